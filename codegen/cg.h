@@ -1,0 +1,51 @@
+/* cg.h - codegen internals shared by the writer, the module skeleton and the
+ * per-family emitters.  Not installed; main.c sees only codegen.h. */
+#ifndef XF_CG_H
+#define XF_CG_H
+
+#include "codegen.h"
+
+/* ---- writer.c: all generated text goes through here ---------------------- */
+typedef struct {
+    XfStrBuf buf;
+    int      indent;
+    long     line;              /* lines written so far (for #line) */
+} CWriter;
+
+void cw_line(CWriter *w, const char *fmt, ...) XF_PRINTF(2, 3);
+void cw_open(CWriter *w, const char *fmt, ...) XF_PRINTF(2, 3);   /* "... {" and indent */
+void cw_close(CWriter *w, const char *tail);                       /* dedent, "}" + tail */
+void cw_blank(CWriter *w);
+void cw_raw(CWriter *w, const char *text);                         /* verbatim, no indent */
+void cw_free(CWriter *w);
+
+/* ---- module.c: what emitters may ask about the model --------------------- */
+typedef struct {
+    const XfGraph     *g;
+    const XfCgOptions *opt;
+    CWriter           *w;
+    const char        *name;     /* model name = API prefix */
+    const char        *src_base; /* basename of the .xf file */
+    int32_t           *weight_index;  /* [n_nodes+1]: slot in m->w[], -1 if not a weight */
+    char               ring[16][48];  /* short names handed out by cg_fmt */
+    int                ring_next;
+} CgCtx;
+
+/* A short formatted name valid for the next 15 calls (for use inside one cw_line). */
+const char *cg_fmt(CgCtx *c, const char *fmt, ...) XF_PRINTF(2, 3);
+
+const char *cg_var(CgCtx *c, XfId id);          /* "t12", or "logits" for the output */
+const char *cg_rows(CgCtx *c, XfId id);         /* runtime row count of id's stream: "n", "k3" */
+const char *cg_stream_rows(CgCtx *c, int stream);
+/* "float *t12 = (float *)(A + XF_OFF_T12);" for a node with an arena buffer */
+void        cg_decl(CgCtx *c, XfId id);
+int64_t     cg_last_dim(CgCtx *c, XfId id);
+
+typedef void (*CgEmitFn)(CgCtx *c, XfId id);
+
+/* ---- emit_*.c: one emitter per op (named in ir/ops.def) ----------------- */
+#define XF_OP(e, text, min_in, max_in, shape, emit, flags) void emit(CgCtx *c, XfId id);
+#include "../ir/ops.def"
+#undef XF_OP
+
+#endif

@@ -1,0 +1,18 @@
+/* codegen.h - IR to standalone C (NAME.c + NAME.h, SPEC 5). */
+#ifndef XF_CODEGEN_H
+#define XF_CODEGEN_H
+
+#include "../ir/ir.h"
+
+typedef struct {
+    const char *command_line;   /* recorded in the file's first comment */
+    bool        line_directives;/* emit #line N "model.xf" before each kernel */
+} XfCgOptions;
+
+/* Writes out_c (which must end in .c) and the header beside it, both
+ * atomically; on failure neither is left behind and err says why.  The graph
+ * must have been through the whole pipeline (memory plan done). */
+bool cg_model_write(const XfGraph *g, const char *out_c, const XfCgOptions *opt, char *err,
+                    size_t err_size);
+
+#endif

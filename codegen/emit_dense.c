@@ -1,0 +1,117 @@
+/* emit_dense.c - emitters of the dense ops: sources, elementwise, norms,
+ * matrix products, RoPE and attention.  Each emits one runtime call. */
+#include "cg.h"
+
+#define V(i) cg_var(c, g->nodes[id].in[i])
+#define OUT cg_var(c, id)
+#define ROWS cg_rows(c, id)
+#define LL(x) ((long long)(x))
+
+static const char *act_const(XfAct a)
+{
+    switch (a) {
+    case XF_ACT_RELU: return "XFRT_ACT_RELU";
+    case XF_ACT_RELU2: return "XFRT_ACT_RELU2";
+    case XF_ACT_GELU: return "XFRT_ACT_GELU";
+    case XF_ACT_GELU_TANH: return "XFRT_ACT_GELU_TANH";
+    case XF_ACT_SILU: return "XFRT_ACT_SILU";
+    default: xf_unreachable();
+    }
+}
+
+void emit_tokens(CgCtx *c, XfId id) { cw_line(c->w, "const int32_t *%s = tokens;", OUT); }
+
+void emit_positions(CgCtx *c, XfId id)
+{
+    cg_decl(c, id);
+    cw_line(c->w, "for (int i = 0; i < n; i++)");
+    cw_line(c->w, "    %s[i] = (int32_t)(m->n_past + i);", OUT);
+}
+
+void emit_weight(CgCtx *c, XfId id)
+{
+    const XfNode *x = &c->g->nodes[id];
+    cw_line(c->w, "const float *%s = m->w[%d];   /* %s */", OUT, c->weight_index[id], x->attr.name);
+}
+
+void emit_embed(CgCtx *c, XfId id)
+{
+    const XfGraph *g = c->g;
+    cg_decl(c, id);
+    cw_line(c->w, "xfrt_embed(%s, %s, %s, %s, %lld);", OUT, V(0), V(1), ROWS, LL(cg_last_dim(c, id)));
+}
+
+void emit_add(CgCtx *c, XfId id)
+{
+    const XfGraph *g = c->g;
+    cg_decl(c, id);
+    cw_line(c->w, "xfrt_add(%s, %s, %s, (size_t)%s * %lld);", OUT, V(0), V(1), ROWS,
+            LL(cg_last_dim(c, id)));
+}
+
+void emit_add_bias(CgCtx *c, XfId id)
+{
+    const XfGraph *g = c->g;
+    cg_decl(c, id);
+    cw_line(c->w, "xfrt_add_bias(%s, %s, %s, %s, %lld);", OUT, V(0), V(1), ROWS, LL(cg_last_dim(c, id)));
+}
+
+void emit_rmsnorm(CgCtx *c, XfId id)
+{
+    const XfGraph *g = c->g;
+    cg_decl(c, id);
+    cw_line(c->w, "xfrt_rmsnorm(%s, %s, %s, %s, %lld, %.9gf);", OUT, V(0), V(1), ROWS,
+            LL(cg_last_dim(c, id)), g->nodes[id].attr.eps);
+}
+
+void emit_layernorm(CgCtx *c, XfId id)
+{
+    const XfGraph *g = c->g;
+    cg_decl(c, id);
+    cw_line(c->w, "xfrt_layernorm(%s, %s, %s, %s, %s, %lld, %.9gf);", OUT, V(0), V(1), V(2), ROWS,
+            LL(cg_last_dim(c, id)), g->nodes[id].attr.eps);
+}
+
+void emit_linear(CgCtx *c, XfId id)
+{
+    const XfGraph *g = c->g;
+    cg_decl(c, id);
+    cw_line(c->w, "xfrt_linear(%s, %s, %s, %s, %lld, %lld);", OUT, V(0), V(1), ROWS,
+            LL(cg_last_dim(c, g->nodes[id].in[0])), LL(cg_last_dim(c, id)));
+}
+
+void emit_act(CgCtx *c, XfId id)
+{
+    const XfGraph *g = c->g;
+    cg_decl(c, id);
+    cw_line(c->w, "xfrt_act(%s, %s, (size_t)%s * %lld, %s);", OUT, V(0), ROWS, LL(cg_last_dim(c, id)),
+            act_const(g->nodes[id].attr.act));
+}
+
+void emit_glu(CgCtx *c, XfId id)
+{
+    const XfGraph *g = c->g;
+    cg_decl(c, id);
+    cw_line(c->w, "xfrt_glu(%s, %s, %s, (size_t)%s * %lld, %s);", OUT, V(0), V(1), ROWS,
+            LL(cg_last_dim(c, id)), act_const(g->nodes[id].attr.act));
+}
+
+void emit_rope(CgCtx *c, XfId id)
+{
+    const XfGraph *g = c->g;
+    const XfAttrs *a = &g->nodes[id].attr;
+    cg_decl(c, id);
+    cw_line(c->w, "xfrt_rope(%s, %s, %s, %s, %lld, %lld, %.17g);", OUT, V(0), V(1), ROWS,
+            LL(a->heads), LL(a->head_dim), a->base);
+}
+
+void emit_attention(CgCtx *c, XfId id)
+{
+    const XfGraph *g = c->g;
+    const XfAttrs *a = &g->nodes[id].attr;
+    cg_decl(c, id);
+    cw_line(c->w, "xfrt_kv_append(&m->kv[%d], %s, %s, %s, %s);", a->layer, V(1), V(2), V(3), ROWS);
+    cw_line(c->w, "xfrt_attention(%s, %s, &m->kv[%d], %s, %s, %lld, %lld, %lld, %d, %lld);", OUT, V(0),
+            a->layer, V(3), ROWS, LL(a->heads), LL(a->kv_heads), LL(a->head_dim), a->causal,
+            LL(a->window));
+}

@@ -1,0 +1,100 @@
+/* emit_route.c - emitters of conditional computation: MoD token selection,
+ * gathers and the scaled residual; MoE routing tables, grouped products and
+ * the gate-weighted combine; sparse-FFN unit selection.  A stream's runtime
+ * row count is a local (k3, a5) set by the op that defines the stream. */
+#include "cg.h"
+
+#define V(i) cg_var(c, g->nodes[id].in[i])
+#define OUT cg_var(c, id)
+#define ROWS cg_rows(c, id)
+#define LL(x) ((long long)(x))
+
+static const char *route(CgCtx *c, XfId route_id) { return cg_fmt(c, "r%u", route_id); }
+
+void emit_mod_select(CgCtx *c, XfId id)
+{
+    const XfGraph *g = c->g;
+    const XfAttrs *a = &g->nodes[id].attr;
+    cg_decl(c, id);
+    cw_line(c->w, "const int %s = xfrt_mod_select(%s, %s, %s, %lldLL, %lldLL, decode, %.9gf);",
+            cg_stream_rows(c, g->nodes[id].shape.stream), OUT, V(0), cg_rows(c, g->nodes[id].in[0]),
+            LL(a->capacity.num), LL(a->capacity.den), a->threshold);
+}
+
+void emit_gather(CgCtx *c, XfId id)
+{
+    const XfGraph *g = c->g;
+    cg_decl(c, id);
+    if (g->nodes[id].dtype == XF_I32)
+        cw_line(c->w, "xfrt_gather_i32(%s, %s, %s, %s, %lld);", OUT, V(0), V(1), ROWS,
+                LL(g->nodes[id].shape.rank > 1 ? cg_last_dim(c, id) : 1));
+    else
+        cw_line(c->w, "xfrt_gather_rows(%s, %s, %s, %s, %lld);", OUT, V(0), V(1), ROWS,
+                LL(cg_last_dim(c, id)));
+}
+
+void emit_mod_combine(CgCtx *c, XfId id)
+{
+    const XfGraph *g = c->g;
+    cg_decl(c, id);
+    cw_line(c->w, "xfrt_mod_combine(%s, %s, %s, %s, %s, %s, %s, %s, %lld, %d);", OUT, V(0), V(1), V(2),
+            V(3), V(4), ROWS, cg_rows(c, g->nodes[id].in[1]), LL(cg_last_dim(c, id)),
+            g->nodes[id].attr.sigmoid);
+}
+
+void emit_moe_route(CgCtx *c, XfId id)
+{
+    const XfGraph *g = c->g;
+    const XfAttrs *a = &g->nodes[id].attr;
+    int s = ir_stream_of_def(g, id);
+    cw_line(c->w, "XfrtRoute %s;", route(c, id));
+    cw_line(c->w, "xfrt_route_bind(&%s, A + XF_OFF_T%u, %lld, %lld, %lld);", route(c, id), id,
+            LL(g->nodes[id].shape.dim[0]), LL(a->experts), LL(a->top_k));
+    cw_line(c->w, "const int %s = xfrt_moe_route(&%s, %s, %s, %d, %lldLL, %lldLL);",
+            cg_stream_rows(c, s), route(c, id), V(0), ROWS, a->renorm, LL(a->capacity.num),
+            LL(a->capacity.den));
+}
+
+void emit_moe_gather(CgCtx *c, XfId id)
+{
+    const XfGraph *g = c->g;
+    cg_decl(c, id);
+    cw_line(c->w, "xfrt_moe_gather(%s, %s, &%s, %lld);", OUT, V(0), route(c, g->nodes[id].in[1]),
+            LL(cg_last_dim(c, id)));
+}
+
+void emit_grouped_linear(CgCtx *c, XfId id)
+{
+    const XfGraph *g = c->g;
+    cg_decl(c, id);
+    cw_line(c->w, "xfrt_grouped_linear(%s, %s, %s, &%s, %lld, %lld);", OUT, V(0), V(1),
+            route(c, g->nodes[id].in[2]), LL(cg_last_dim(c, g->nodes[id].in[0])),
+            LL(cg_last_dim(c, id)));
+}
+
+void emit_moe_combine(CgCtx *c, XfId id)
+{
+    const XfGraph *g = c->g;
+    cg_decl(c, id);
+    cw_line(c->w, "xfrt_moe_combine(%s, %s, &%s, %lld);", OUT, V(0), route(c, g->nodes[id].in[1]),
+            LL(cg_last_dim(c, id)));
+}
+
+void emit_sffn_select(CgCtx *c, XfId id)
+{
+    const XfGraph *g = c->g;
+    cg_decl(c, id);
+    cw_line(c->w, "xfrt_sffn_select(%s, %s, %s, %lld, %lld);", OUT, V(0), ROWS,
+            LL(cg_last_dim(c, g->nodes[id].in[0])), LL(g->nodes[id].attr.block));
+}
+
+void emit_sffn_apply(CgCtx *c, XfId id)
+{
+    const XfGraph *g = c->g;
+    const XfNode *x = &g->nodes[id];
+    const XfNode *w1 = &g->nodes[x->in[2]];
+    cg_decl(c, id);
+    cw_line(c->w, "xfrt_sffn_apply(%s, %s, %s, %s, %s, %s, %s, %s, %lld, %lld, %lld);", OUT, V(0),
+            V(1), V(2), x->n_in == 6 ? V(4) : "NULL", V(3), x->n_in == 6 ? V(5) : "NULL", ROWS,
+            LL(w1->shape.dim[1]), LL(w1->shape.dim[0]), LL(cg_last_dim(c, x->in[1])));
+}

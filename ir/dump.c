@@ -1,0 +1,165 @@
+/* dump.c - the stable text form of the IR (golden tests diff it) and DOT.
+ * Nothing printed depends on pointers or hash order. */
+#include <string.h>
+
+#include "ir.h"
+
+static const char *path_base(const char *p)
+{
+    const char *s = p ? strrchr(p, '/') : NULL;
+    return s ? s + 1 : p ? p : "?";
+}
+
+static void rows_name(const XfGraph *g, int s, char *buf, size_t n)
+{
+    const XfStream *st = &g->streams[s];
+    snprintf(buf, n, "%s%d", st->kind == XF_STREAM_TOKENS ? "n" : st->kind == XF_STREAM_MOD ? "k" : "a", s);
+    if (st->kind == XF_STREAM_TOKENS)
+        snprintf(buf, n, "n");
+}
+
+void ir_shape_str(const XfGraph *g, const XfShape *s, XfDtype dt, char *buf, size_t n)
+{
+    size_t len = (size_t)snprintf(buf, n, "%s[", dt == XF_F32 ? "f32" : dt == XF_I32 ? "i32" : "route");
+    for (int i = 0; i < s->rank && len < n; i++) {
+        char r[16];
+        if (i == 0 && s->stream) {
+            rows_name(g, s->stream, r, sizeof r);
+            len += (size_t)snprintf(buf + len, n - len, "%s<=%lld", r, (long long)s->dim[0]);
+        } else {
+            len += (size_t)snprintf(buf + len, n - len, "%s%lld", i ? "," : "", (long long)s->dim[i]);
+        }
+    }
+    if (len < n)
+        snprintf(buf + len, n - len, "]");
+}
+
+static void attrs_str(const XfNode *x, char *buf, size_t n)
+{
+    const XfAttrs *a = &x->attr;
+    buf[0] = '\0';
+    switch (x->op) {
+    case XF_OP_RMSNORM:
+    case XF_OP_LAYERNORM:
+        snprintf(buf, n, " eps=%g", a->eps);
+        break;
+    case XF_OP_ACT:
+    case XF_OP_GLU:
+        snprintf(buf, n, " act=%s", ir_act_name(a->act));
+        break;
+    case XF_OP_ROPE:
+        snprintf(buf, n, " heads=%lld head_dim=%lld base=%g", (long long)a->heads,
+                 (long long)a->head_dim, a->base);
+        break;
+    case XF_OP_ATTENTION:
+        snprintf(buf, n, " heads=%lld kv_heads=%lld head_dim=%lld %s window=%lld cache=%d",
+                 (long long)a->heads, (long long)a->kv_heads, (long long)a->head_dim,
+                 a->causal ? "causal" : "bidirectional", (long long)a->window, a->layer);
+        break;
+    case XF_OP_MOD_SELECT:
+        snprintf(buf, n, " capacity=%lld/%lld decode_threshold=%g", (long long)a->capacity.num,
+                 (long long)a->capacity.den, a->threshold);
+        break;
+    case XF_OP_MOD_COMBINE:
+        snprintf(buf, n, " gate=%s", a->sigmoid ? "sigmoid" : "linear");
+        break;
+    case XF_OP_MOE_ROUTE:
+        snprintf(buf, n, " experts=%lld top_k=%lld renorm=%d capacity=%lld/%lld",
+                 (long long)a->experts, (long long)a->top_k, a->renorm,
+                 (long long)a->capacity.num, (long long)a->capacity.den);
+        break;
+    case XF_OP_SFFN_SELECT:
+        snprintf(buf, n, " block=%lld", (long long)a->block);
+        break;
+    default:
+        break;
+    }
+}
+
+void ir_graph_dump(const XfGraph *g, FILE *out)
+{
+    fprintf(out, "# xfc IR of model %s (%s): vocab=%lld dim=%lld context=%lld\n",
+            g->model_name ? g->model_name : "?", path_base(g->src_path), (long long)g->vocab,
+            (long long)g->dim, (long long)g->context);
+    for (uint32_t s = 1; s < g->n_streams; s++) {
+        const XfStream *st = &g->streams[s];
+        char r[16];
+        rows_name(g, (int)s, r, sizeof r);
+        fprintf(out, "# stream %-3s <= %-6lld %s", r, (long long)ir_stream_bound(g, (int)s),
+                st->kind == XF_STREAM_TOKENS ? "tokens of the call (context)"
+                : st->kind == XF_STREAM_MOD  ? "tokens routed into a MoD instance"
+                                             : "MoE expert assignments");
+        if (st->def)
+            fprintf(out, ", defined by t%u", st->def);
+        if (st->derivation)
+            fprintf(out, ": %s", st->derivation);
+        fputc('\n', out);
+    }
+    for (XfId id = 1; id <= g->n_nodes; id++) {
+        const XfNode *x = &g->nodes[id];
+        if (x->flags & XF_NODE_DEAD)
+            continue;
+        char sh[96], at[160], lhs[512];
+        size_t len = (size_t)snprintf(lhs, sizeof lhs, "t%-4u = %s", id, xf_op_info[x->op].name);
+        if (x->op == XF_OP_WEIGHT)
+            len += (size_t)snprintf(lhs + len, sizeof lhs - len, " \"%s\"", x->attr.name);
+        for (int i = 0; i < x->n_in && len < sizeof lhs; i++)
+            len += (size_t)snprintf(lhs + len, sizeof lhs - len, "%st%u", i ? ", " : "(", x->in[i]);
+        if (x->n_in && len < sizeof lhs)
+            snprintf(lhs + len, sizeof lhs - len, ")");
+        attrs_str(x, at, sizeof at);
+        ir_shape_str(g, &x->shape, x->dtype, sh, sizeof sh);
+        fprintf(out, "%-44s%s : %s", lhs, at, sh);
+        if (g->plan.done && g->plan.offset[id] >= 0)
+            fprintf(out, " @%lld+%lld", (long long)g->plan.offset[id], (long long)g->plan.size[id]);
+        fprintf(out, "  ;");
+        if (x->block >= 0)
+            fprintf(out, " b%d", x->block);
+        if (x->sub >= 0)
+            fprintf(out, ".s%d", x->sub);
+        if (x->label)
+            fprintf(out, " %s", x->label);
+        if (x->flags & XF_NODE_OUTPUT)
+            fprintf(out, " output");
+        if (x->loc.line)
+            fprintf(out, " %s:%u", path_base(g->src_path), x->loc.line);
+        fputc('\n', out);
+    }
+    if (g->plan.done)
+        fprintf(out, "# memory plan: arena %lld bytes, KV caches %lld bytes\n",
+                (long long)g->plan.arena_bytes, (long long)g->plan.kv_bytes);
+}
+
+void ir_graph_dump_dot(const XfGraph *g, FILE *out)
+{
+    fprintf(out, "digraph \"%s\" {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\"];\n",
+            g->model_name ? g->model_name : "xf");
+    int cur = -2;
+    for (XfId id = 1; id <= g->n_nodes; id++) {
+        const XfNode *x = &g->nodes[id];
+        if (x->flags & XF_NODE_DEAD || x->op == XF_OP_WEIGHT)
+            continue;
+        if (x->block != cur) {
+            if (cur >= 0)
+                fprintf(out, "  }\n");
+            cur = x->block;
+            if (cur >= 0)
+                fprintf(out, "  subgraph cluster_b%d {\n    label=\"block %d\";\n", cur, cur);
+        }
+        char sh[96];
+        ir_shape_str(g, &x->shape, x->dtype, sh, sizeof sh);
+        fprintf(out, "    t%u [label=\"t%u %s\\n%s%s%s\"];\n", id, id, xf_op_info[x->op].name, sh,
+                x->label ? "\\n" : "", x->label ? x->label : "");
+    }
+    if (cur >= 0)
+        fprintf(out, "  }\n");
+    for (XfId id = 1; id <= g->n_nodes; id++) {
+        const XfNode *x = &g->nodes[id];
+        if (x->flags & XF_NODE_DEAD)
+            continue;
+        for (int i = 0; i < x->n_in; i++)
+            if (g->nodes[x->in[i]].op != XF_OP_WEIGHT)
+                fprintf(out, "  t%u -> t%u;\n", x->in[i], id);
+    }
+    fprintf(out, "}\n");
+}

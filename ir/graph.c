@@ -1,0 +1,154 @@
+/* graph.c - the node arena, the op table and stream bookkeeping. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ir.h"
+#include "shape_rules.h"
+
+const XfOpInfo xf_op_info[XF_OP_COUNT] = {
+#define XF_OP(e, text, min_in, max_in, shape, emit, flags) [XF_OP_##e] = {text, min_in, max_in, shape, flags},
+#include "ops.def"
+#undef XF_OP
+};
+_Static_assert(sizeof xf_op_info / sizeof xf_op_info[0] == XF_OP_COUNT, "op table length");
+
+static const char *const act_names[XF_ACT_COUNT] = {
+    [XF_ACT_RELU] = "relu",     [XF_ACT_RELU2] = "relu2",   [XF_ACT_GELU] = "gelu",
+    [XF_ACT_GELU_TANH] = "gelu_tanh", [XF_ACT_SILU] = "silu", [XF_ACT_SWIGLU] = "swiglu",
+    [XF_ACT_GEGLU] = "geglu",
+};
+
+const char *ir_act_name(XfAct a) { return a < XF_ACT_COUNT ? act_names[a] : "?"; }
+bool ir_act_gated(XfAct a) { return a == XF_ACT_SWIGLU || a == XF_ACT_GEGLU; }
+XfAct ir_act_inner(XfAct a)
+{
+    return a == XF_ACT_SWIGLU ? XF_ACT_SILU : a == XF_ACT_GEGLU ? XF_ACT_GELU : a;
+}
+
+XfGraph *ir_graph_new(void)
+{
+    XfGraph *g = xf_xcalloc(1, sizeof *g);
+    g->arena = xf_arena_new();
+    g->cap_nodes = 256;
+    g->nodes = xf_xcalloc(g->cap_nodes, sizeof(XfNode));
+    g->n_streams = 1;
+    g->cur_block = g->cur_sub = -1;
+    return g;
+}
+
+void ir_graph_free(XfGraph *g)
+{
+    if (!g)
+        return;
+    free(g->nodes);
+    free(g->plan.offset);
+    free(g->plan.size);
+    xf_arena_free(g->arena);
+    free(g);
+}
+
+XfNode *ir_node(XfGraph *g, XfId id)
+{
+    XF_ASSERT(id > 0 && id <= g->n_nodes);
+    return &g->nodes[id];
+}
+
+int ir_stream_add(XfGraph *g, XfStreamKind kind, int parent)
+{
+    XF_ASSERT(g->n_streams < 256);
+    int s = (int)g->n_streams++;
+    memset(&g->streams[s], 0, sizeof g->streams[s]);
+    g->streams[s].kind = kind;
+    g->streams[s].parent = (uint8_t)parent;
+    return s;
+}
+
+static XfId node_new(XfGraph *g, XfOp op, XfLoc loc)
+{
+    if (g->n_nodes + 1 >= g->cap_nodes) {
+        g->cap_nodes *= 2;
+        g->nodes = xf_xrealloc(g->nodes, g->cap_nodes * sizeof(XfNode));
+    }
+    XfId id = ++g->n_nodes;
+    XfNode *n = &g->nodes[id];
+    memset(n, 0, sizeof *n);
+    n->op = op;
+    n->loc = loc;
+    n->block = g->cur_block;
+    n->sub = g->cur_sub;
+    n->label = g->cur_label;
+    return id;
+}
+
+XfId ir_node_add(XfGraph *g, XfOp op, const XfId *in, int n_in, const XfAttrs *attr, XfLoc loc)
+{
+    const XfOpInfo *info = &xf_op_info[op];
+    XF_ASSERT(n_in >= info->min_in && n_in <= info->max_in);
+    XfId id = node_new(g, op, loc);
+    XfNode *n = &g->nodes[id];
+    n->n_in = (uint8_t)n_in;
+    for (int i = 0; i < n_in; i++) {
+        XF_ASSERT(in[i] > 0 && in[i] < id);
+        n->in[i] = in[i];
+    }
+    if (attr)
+        n->attr = *attr;
+    if (info->flags & XF_OPF_STREAM) {
+        int parent = g->nodes[in[0]].shape.stream;
+        int s = ir_stream_add(g, op == XF_OP_MOD_SELECT ? XF_STREAM_MOD : XF_STREAM_MOE, parent);
+        g->streams[s].def = id;
+        g->streams[s].capacity = n->attr.capacity;
+        g->streams[s].experts = n->attr.experts;
+        g->streams[s].top_k = n->attr.top_k;
+    }
+    char err[256];
+    if (!ir_shape_infer_node(g, id, err, sizeof err))
+        xf_internal_error(__FILE__, __LINE__, err);
+    return id;
+}
+
+XfId ir_weight_add(XfGraph *g, const char *name, int rank, const int64_t *dims, XfLoc loc)
+{
+    XF_ASSERT(rank >= 1 && rank <= XF_MAX_RANK);
+    XfId id = node_new(g, XF_OP_WEIGHT, loc);
+    XfNode *n = &g->nodes[id];
+    n->attr.name = xf_arena_strdup(g->arena, name);
+    n->dtype = XF_F32;
+    n->shape.rank = (uint8_t)rank;
+    for (int i = 0; i < rank; i++)
+        n->shape.dim[i] = dims[i];
+    return id;
+}
+
+int64_t ir_shape_elems(const XfShape *s)
+{
+    int64_t e = 1;
+    for (int i = 0; i < s->rank; i++)
+        e *= s->dim[i];
+    return e;
+}
+
+int64_t ir_node_bytes(const XfGraph *g, XfId id)
+{
+    const XfNode *n = &g->nodes[id];
+    if (n->dtype == XF_ROUTE) {
+        int64_t rows = n->shape.dim[0], E = n->attr.experts, k = n->attr.top_k;
+        return 4 * (E + 1 + 3 * rows * k + rows * E);   /* XFRT_ROUTE_BYTES */
+    }
+    return 4 * ir_shape_elems(&n->shape);
+}
+
+uint32_t *ir_uses_build(const XfGraph *g)
+{
+    uint32_t *uses = xf_xcalloc(g->n_nodes + 1, sizeof *uses);
+    for (XfId id = 1; id <= g->n_nodes; id++) {
+        const XfNode *n = &g->nodes[id];
+        if (n->flags & XF_NODE_DEAD)
+            continue;
+        for (int i = 0; i < n->n_in; i++)
+            uses[n->in[i]]++;
+        if (n->flags & XF_NODE_OUTPUT)
+            uses[id]++;
+    }
+    return uses;
+}

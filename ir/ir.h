@@ -1,0 +1,177 @@
+/* ir.h - the xfc graph IR: a flat node array with integer ids, static shapes
+ * and one op table (ops.def).  Everything here is independent of C text. */
+#ifndef XF_IR_H
+#define XF_IR_H
+
+#include "../support/support.h"
+
+typedef uint32_t XfId;          /* 0 means "no node" */
+
+#define XF_MAX_ARITY 6
+#define XF_MAX_RANK  4
+
+typedef enum {
+#define XF_OP(e, text, min_in, max_in, shape, emit, flags) XF_OP_##e,
+#include "ops.def"
+#undef XF_OP
+    XF_OP_COUNT
+} XfOp;
+
+enum {
+    XF_OPF_SOURCE  = 1 << 0,    /* no inputs: tokens, positions, weights */
+    XF_OPF_ROWWISE = 1 << 1,    /* row i of the output depends on row i of token inputs only */
+    XF_OPF_STATE   = 1 << 2,    /* reads or writes model state (the KV cache) */
+    XF_OPF_STREAM  = 1 << 3,    /* defines the runtime row count of a new stream */
+};
+
+typedef enum { XF_F32, XF_I32, XF_ROUTE } XfDtype;   /* ROUTE: an MoE routing table */
+
+typedef enum { XF_NORM_RMS, XF_NORM_LAYER, XF_NORM_NONE } XfNormKind;
+typedef enum {
+    XF_ACT_RELU, XF_ACT_RELU2, XF_ACT_GELU, XF_ACT_GELU_TANH, XF_ACT_SILU,
+    XF_ACT_SWIGLU, XF_ACT_GEGLU,         /* gated: act(x W1^T) * (x W3^T) */
+    XF_ACT_COUNT
+} XfAct;
+typedef enum { XF_POS_ROPE, XF_POS_LEARNED, XF_POS_NONE } XfPosition;
+
+const char *ir_act_name(XfAct a);       /* "swiglu" ... */
+bool        ir_act_gated(XfAct a);
+XfAct       ir_act_inner(XfAct a);      /* swiglu -> silu, geglu -> gelu, others itself */
+
+/* A shape.  When stream != 0, dim[0] is the static bound of a runtime row
+ * count: the number of rows of that stream in this call (tokens of the
+ * forward, tokens routed into a MoD instance, expert assignments of an MoE). */
+typedef struct {
+    uint8_t rank;
+    uint8_t stream;             /* index into XfGraph.streams, 0 = all dims static */
+    int64_t dim[XF_MAX_RANK];
+} XfShape;
+
+typedef enum {
+    XF_STREAM_NONE,             /* stream 0: unused */
+    XF_STREAM_TOKENS,           /* the n tokens of forward (1 at decode); bound = context */
+    XF_STREAM_MOD,              /* k = ceil(c * parent) rows routed into a MoD instance */
+    XF_STREAM_MOE,              /* expert assignments of an MoE sublayer, sorted by expert */
+} XfStreamKind;
+
+typedef struct {
+    XfStreamKind kind;
+    uint8_t      parent;        /* stream whose rows are routed */
+    XfId         def;           /* node that computes the runtime count */
+    int64_t      bound;         /* static upper bound, set by the topk-plan pass */
+    XfRatio      capacity;      /* MoD c, or MoE capacity (num = 0: dropless) */
+    int64_t      experts, top_k;/* MoE only */
+    const char  *derivation;    /* human-readable reason for `bound` (graph arena) */
+} XfStream;
+
+/* Attributes.  One plain struct: each op reads the fields its line names. */
+typedef struct {
+    const char *name;           /* WEIGHT: tensor name per SPEC 4 */
+    double      eps;            /* RMSNORM, LAYERNORM */
+    double      base;           /* ROPE */
+    int64_t     heads, kv_heads, head_dim;   /* ROPE, ATTENTION */
+    int64_t     window;         /* ATTENTION: 0 = full */
+    bool        causal;         /* ATTENTION */
+    int32_t     layer;          /* ATTENTION: KV-cache slot */
+    XfAct       act;            /* ACT, GLU */
+    int64_t     experts, top_k; /* MOE_ROUTE */
+    bool        renorm;         /* MOE_ROUTE */
+    XfRatio     capacity;       /* MOE_ROUTE (num = 0: dropless), MOD_SELECT */
+    double      threshold;      /* MOD_SELECT: decode admits r > threshold */
+    bool        sigmoid;        /* MOD_COMBINE: gate = sigmoid(r), else r */
+    int64_t     block;          /* SFFN_SELECT */
+} XfAttrs;
+
+enum {
+    XF_NODE_DEAD   = 1 << 0,
+    XF_NODE_OUTPUT = 1 << 1,    /* the logits */
+};
+
+typedef struct {
+    XfOp     op;
+    uint8_t  n_in;
+    XfId     in[XF_MAX_ARITY];
+    XfDtype  dtype;
+    XfShape  shape;
+    XfAttrs  attr;
+    XfLoc    loc;               /* where in the .xf file it came from */
+    uint32_t flags;
+    int32_t  block;             /* block instance b, -1 outside blocks */
+    int32_t  sub;               /* sublayer s within the block, -1 for block-level nodes */
+    const char *label;          /* short role, e.g. "attn.q" (graph arena); may be NULL */
+} XfNode;
+
+/* The memory plan (set by pass memplan): a byte offset per node into one arena. */
+typedef struct {
+    bool      done;
+    int64_t  *offset;           /* [n_nodes+1], -1 = not in the arena */
+    int64_t  *size;             /* [n_nodes+1] bytes reserved */
+    int64_t   arena_bytes;      /* peak */
+    int64_t   kv_bytes;         /* KV caches (separate from the arena) */
+} XfMemPlan;
+
+typedef struct {
+    XfArena    *arena;          /* owns nodes' strings and everything below */
+    XfNode     *nodes;          /* [n_nodes+1]; nodes[0] unused */
+    uint32_t    n_nodes, cap_nodes;
+    XfStream    streams[256];
+    uint32_t    n_streams;      /* streams[0] unused, [1] = tokens */
+    /* model-level facts codegen and stats need */
+    const char *model_name;
+    const char *src_path;       /* for comments in dumps and generated code */
+    int64_t     vocab, dim, context;
+    int32_t     n_layers_kv;    /* number of attention KV-cache slots */
+    bool        has_decode;     /* false when any attention is bidirectional */
+    bool        has_mod;
+    XfId        logits;         /* the output node */
+    int32_t     cur_block, cur_sub;   /* stamped on new nodes by ir_node_add (lowering sets them) */
+    const char *cur_label;
+    XfMemPlan   plan;
+} XfGraph;
+
+typedef struct {
+    const char *name;
+    int         min_in, max_in;
+    bool      (*shape)(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n);
+    unsigned    flags;
+} XfOpInfo;
+
+extern const XfOpInfo xf_op_info[XF_OP_COUNT];
+
+/* ---- graph.c ------------------------------------------------------------ */
+XfGraph *ir_graph_new(void);
+void     ir_graph_free(XfGraph *g);
+/* Adds a node; shape and dtype are inferred by the op's shape rule (an
+ * internal error if it fails: lowering only builds well-formed graphs). */
+XfId     ir_node_add(XfGraph *g, XfOp op, const XfId *in, int n_in, const XfAttrs *attr, XfLoc loc);
+XfId     ir_weight_add(XfGraph *g, const char *name, int rank, const int64_t *dims, XfLoc loc);
+int      ir_stream_add(XfGraph *g, XfStreamKind kind, int parent);
+XfNode  *ir_node(XfGraph *g, XfId id);
+int64_t  ir_shape_elems(const XfShape *s);           /* at the bound */
+int64_t  ir_node_bytes(const XfGraph *g, XfId id);   /* buffer size at the bound */
+/* Use counts, built on request: uses[id] = number of live users (+1 for outputs). */
+uint32_t *ir_uses_build(const XfGraph *g);
+
+/* ---- shape.c ------------------------------------------------------------ */
+/* The stream a STREAM op defines (0 if none), and a stream's current bound:
+ * the planned bound once topk-plan ran, else the parent's (a safe bound). */
+int     ir_stream_of_def(const XfGraph *g, XfId def);
+int64_t ir_stream_bound(const XfGraph *g, int s);
+/* Re-infers every node's shape from its inputs; reports a mismatch in err. */
+bool ir_shape_infer_node(XfGraph *g, XfId id, char *err, size_t n);
+
+/* ---- verify.c ----------------------------------------------------------- */
+/* Checks the invariants: inputs precede users, arity within the table, shapes
+ * equal to the shape rule's, streams defined before use.  Prints to err. */
+bool ir_verify(XfGraph *g, FILE *err);
+
+/* ---- dump.c ------------------------------------------------------------- */
+void ir_graph_dump(const XfGraph *g, FILE *out);
+void ir_graph_dump_dot(const XfGraph *g, FILE *out);
+void ir_shape_str(const XfGraph *g, const XfShape *s, XfDtype dt, char *buf, size_t n);
+
+/* ---- weights.c ---------------------------------------------------------- */
+/* Writes every WEIGHT of g as F32 safetensors, deterministic for seed. */
+bool ir_weights_init(const XfGraph *g, const char *path, uint64_t seed, char *err, size_t n);
+
+#endif

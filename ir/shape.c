@@ -1,0 +1,240 @@
+/* shape.c - one shape rule per op (named in ops.def).  A rule reads the
+ * node's inputs and attributes and returns the output shape and dtype, or
+ * false with a message.  Token-indexed tensors keep their stream, so the
+ * runtime row count travels with the shape. */
+#include <string.h>
+
+#include "ir.h"
+#include "shape_rules.h"
+
+#define IN(i) (&g->nodes[g->nodes[id].in[i]])
+#define FAIL(...) (snprintf(err, n, __VA_ARGS__), false)
+
+int ir_stream_of_def(const XfGraph *g, XfId def)
+{
+    for (uint32_t s = 1; s < g->n_streams; s++)
+        if (g->streams[s].def == def)
+            return (int)s;
+    return 0;
+}
+
+int64_t ir_stream_bound(const XfGraph *g, int s)
+{
+    const XfStream *st = &g->streams[s];
+    if (st->kind == XF_STREAM_TOKENS)
+        return g->context;
+    if (st->bound > 0)
+        return st->bound;
+    int64_t parent = ir_stream_bound(g, st->parent);
+    return st->kind == XF_STREAM_MOE ? parent * st->top_k : parent;
+}
+
+static XfShape rows(const XfGraph *g, int stream, int rank, int64_t d1, int64_t d2)
+{
+    XfShape s = {.rank = (uint8_t)rank, .stream = (uint8_t)stream};
+    s.dim[0] = ir_stream_bound(g, stream);
+    s.dim[1] = d1;
+    s.dim[2] = d2;
+    return s;
+}
+
+static int64_t last(const XfNode *x) { return x->shape.dim[x->shape.rank - 1]; }
+
+bool shape_source(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
+{
+    (void)err, (void)n;
+    XfNode *x = &g->nodes[id];
+    if (x->op == XF_OP_WEIGHT) {
+        *out = x->shape;
+        *dt = XF_F32;
+        return true;
+    }
+    if (g->n_streams < 2)
+        g->n_streams = 2;
+    g->streams[1].kind = XF_STREAM_TOKENS;
+    *out = rows(g, 1, 1, 0, 0);
+    *dt = XF_I32;
+    return true;
+}
+
+bool shape_embed(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
+{
+    XfNode *t = IN(0), *ix = IN(1);
+    if (t->shape.rank != 2 || ix->dtype != XF_I32 || ix->shape.rank != 1 || !ix->shape.stream)
+        return FAIL("embed expects table [V, D] and row indices");
+    *out = rows(g, ix->shape.stream, 2, t->shape.dim[1], 0);
+    *dt = XF_F32;
+    return true;
+}
+
+static bool same_rows(const XfNode *a, const XfNode *b)
+{
+    return a->shape.stream == b->shape.stream && a->shape.dim[0] == b->shape.dim[0];
+}
+
+static bool same_shape(const XfNode *a, const XfNode *b)
+{
+    return a->shape.rank == b->shape.rank && a->shape.stream == b->shape.stream &&
+           !memcmp(a->shape.dim, b->shape.dim, sizeof a->shape.dim);
+}
+
+/* rowwise ops whose output has the shape of input 0; checks the others */
+bool shape_same_as_0(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
+{
+    XfNode *x = &g->nodes[id], *a = IN(0);
+    int64_t d = last(a);
+    switch (x->op) {
+    case XF_OP_ADD:
+    case XF_OP_GLU:
+        if (!same_shape(a, IN(1)))
+            return FAIL("%s operands differ in shape", xf_op_info[x->op].name);
+        break;
+    case XF_OP_ADD_BIAS:
+    case XF_OP_RMSNORM:
+        if (IN(1)->shape.rank != 1 || IN(1)->shape.dim[0] != d)
+            return FAIL("%s expects a vector of %lld", xf_op_info[x->op].name, (long long)d);
+        break;
+    case XF_OP_LAYERNORM:
+        if (IN(1)->shape.dim[0] != d || IN(2)->shape.dim[0] != d)
+            return FAIL("layernorm expects weight and bias of %lld", (long long)d);
+        break;
+    case XF_OP_ROPE:
+        if (d != x->attr.heads * x->attr.head_dim || x->attr.head_dim % 2 ||
+            IN(1)->dtype != XF_I32 || !same_rows(a, IN(1)))
+            return FAIL("rope expects [rows, heads*head_dim] and positions");
+        break;
+    case XF_OP_MOD_COMBINE:
+        if (!same_shape(IN(1), IN(2)) || IN(3)->shape.dim[1] != 1 || !same_rows(a, IN(3)) ||
+            !same_rows(IN(1), IN(4)) || last(IN(1)) != d)
+            return FAIL("mod_combine operands do not match");
+        break;
+    case XF_OP_SFFN_APPLY: {
+        XfNode *sel = IN(1), *w1 = IN(2), *w2 = IN(3);
+        int64_t h = w1->shape.dim[0];
+        if (sel->dtype != XF_I32 || !same_rows(a, sel) || w1->shape.dim[1] != d ||
+            w2->shape.dim[0] != d || w2->shape.dim[1] != h)
+            return FAIL("sffn_apply operands do not match");
+        if (x->n_in == 6 && (IN(4)->shape.dim[0] != h || IN(5)->shape.dim[0] != d))
+            return FAIL("sffn_apply biases do not match");
+        break;
+    }
+    default:
+        break;
+    }
+    if (a->dtype != XF_F32)
+        return FAIL("%s expects f32", xf_op_info[x->op].name);
+    *out = rows(g, a->shape.stream, a->shape.rank, a->shape.dim[1], a->shape.dim[2]);
+    *dt = XF_F32;
+    return true;
+}
+
+bool shape_linear(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
+{
+    XfNode *x = IN(0), *w = IN(1);
+    if (x->shape.rank != 2 || w->shape.rank != 2 || w->shape.dim[1] != x->shape.dim[1])
+        return FAIL("linear: [rows, %lld] times W^T with W [%lld, %lld]",
+                    (long long)x->shape.dim[1], (long long)w->shape.dim[0],
+                    (long long)w->shape.dim[1]);
+    *out = rows(g, x->shape.stream, 2, w->shape.dim[0], 0);
+    *dt = XF_F32;
+    return true;
+}
+
+bool shape_attention(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
+{
+    XfAttrs *a = &g->nodes[id].attr;
+    XfNode *q = IN(0), *k = IN(1), *v = IN(2), *p = IN(3);
+    if (a->kv_heads <= 0 || a->heads % a->kv_heads || last(q) != a->heads * a->head_dim ||
+        last(k) != a->kv_heads * a->head_dim || !same_shape(k, v) || !same_rows(q, k) ||
+        !same_rows(q, p) || p->dtype != XF_I32)
+        return FAIL("attention operands do not match heads %lld/%lld of %lld",
+                    (long long)a->heads, (long long)a->kv_heads, (long long)a->head_dim);
+    *out = rows(g, q->shape.stream, 2, last(q), 0);
+    *dt = XF_F32;
+    return true;
+}
+
+bool shape_mod_select(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
+{
+    if (IN(0)->shape.rank != 2 || IN(0)->shape.dim[1] != 1)
+        return FAIL("mod_select expects router scores [rows, 1]");
+    *out = rows(g, ir_stream_of_def(g, id), 1, 0, 0);
+    *dt = XF_I32;
+    return true;
+}
+
+bool shape_gather(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
+{
+    XfNode *x = IN(0), *ix = IN(1);
+    int s = ix->shape.stream;
+    if (ix->dtype != XF_I32 || ix->shape.rank != 1 || !s || g->streams[s].parent != x->shape.stream)
+        return FAIL("gather expects rows of the parent stream and indices");
+    *out = rows(g, s, x->shape.rank, x->shape.dim[1], x->shape.dim[2]);
+    *dt = x->dtype;
+    return true;
+}
+
+bool shape_moe_route(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
+{
+    XfAttrs *a = &g->nodes[id].attr;
+    XfNode *l = IN(0);
+    if (l->shape.rank != 2 || l->shape.dim[1] != a->experts || a->top_k < 1 || a->top_k > a->experts)
+        return FAIL("moe_route expects logits [rows, %lld]", (long long)a->experts);
+    *out = rows(g, l->shape.stream, 2, a->top_k, 0);
+    *dt = XF_ROUTE;
+    return true;
+}
+
+bool shape_moe_gather(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
+{
+    XfNode *x = IN(0), *r = IN(1);
+    if (r->dtype != XF_ROUTE || !same_rows(x, r))
+        return FAIL("moe_gather expects rows and their route");
+    *out = rows(g, ir_stream_of_def(g, g->nodes[id].in[1]), 2, last(x), 0);
+    *dt = XF_F32;
+    return true;
+}
+
+bool shape_grouped_linear(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
+{
+    XfNode *x = IN(0), *w = IN(1), *r = IN(2);
+    if (r->dtype != XF_ROUTE || w->shape.rank != 3 || w->shape.dim[0] != r->attr.experts ||
+        w->shape.dim[2] != last(x) || x->shape.stream != ir_stream_of_def(g, g->nodes[id].in[2]))
+        return FAIL("grouped_linear expects assignments and W [experts, out, in]");
+    *out = rows(g, x->shape.stream, 2, w->shape.dim[1], 0);
+    *dt = XF_F32;
+    return true;
+}
+
+bool shape_moe_combine(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
+{
+    XfNode *y = IN(0), *r = IN(1);
+    if (r->dtype != XF_ROUTE || y->shape.stream != ir_stream_of_def(g, g->nodes[id].in[1]))
+        return FAIL("moe_combine expects expert outputs and their route");
+    *out = rows(g, r->shape.stream, 2, last(y), 0);
+    *dt = XF_F32;
+    return true;
+}
+
+bool shape_sffn_select(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
+{
+    XfNode *c = IN(0);
+    int64_t b = g->nodes[id].attr.block;
+    if (c->shape.rank != 2 || b <= 0 || last(c) % b)
+        return FAIL("sffn_select: %lld units in groups of %lld", (long long)last(c), (long long)b);
+    *out = rows(g, c->shape.stream, 2, last(c) / b, 0);
+    *dt = XF_I32;
+    return true;
+}
+
+bool ir_shape_infer_node(XfGraph *g, XfId id, char *err, size_t n)
+{
+    XfNode *x = &g->nodes[id];
+    XfShape s;
+    XfDtype dt;
+    if (!xf_op_info[x->op].shape(g, id, &s, &dt, err, n))
+        return false;
+    x->shape = s;
+    x->dtype = dt;
+    return true;
+}

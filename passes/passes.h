@@ -1,0 +1,56 @@
+/* passes.h - the pass pipeline over the IR. */
+#ifndef XF_PASSES_H
+#define XF_PASSES_H
+
+#include "../ir/ir.h"
+
+/* Per-block and whole-model costs, filled by pass_stats. */
+typedef struct {
+    double flops;               /* per token of a full-context forward, as routed */
+    double flops_dense;         /* the same without routing: MoD on every token, MoE on every expert */
+    double params;              /* parameters in this block */
+    double params_active;       /* of which one token touches on average */
+} XfCost;
+
+typedef struct {
+    XfCost  total;
+    XfCost *block;              /* [n_blocks] (heap) */
+    int     n_blocks;
+    XfCost  outside;            /* embeddings, final norm, lm_head */
+} XfStats;
+
+typedef struct {
+    XfArena    *scratch;        /* reset after every pass */
+    FILE       *err;            /* diagnostics (stderr) */
+    const char *dump_after;     /* comma-separated pass names, or "all"; NULL for none */
+    FILE       *dump_out;
+    bool        verify;         /* run ir_verify after each pass */
+    XfStats     stats;
+} XfPassCtx;
+
+typedef bool (*XfPassFn)(XfGraph *g, XfPassCtx *cx);
+
+typedef struct {
+    const char *name;
+    XfPassFn    fn;
+    const char *what;
+} XfPassInfo;
+
+/* ---- manager.c ---------------------------------------------------------- */
+extern const XfPassInfo xf_passes[];
+extern const int        xf_n_passes;
+bool pass_pipeline_run(XfGraph *g, XfPassCtx *cx);
+bool pass_name_known(const char *name);
+void pass_ctx_free(XfPassCtx *cx);
+
+/* ---- one file each -------------------------------------------------------- */
+bool pass_shape(XfGraph *g, XfPassCtx *cx);      /* shape.c */
+bool pass_topk_plan(XfGraph *g, XfPassCtx *cx);  /* topk_plan.c */
+bool pass_dce(XfGraph *g, XfPassCtx *cx);        /* dce.c */
+bool pass_memplan(XfGraph *g, XfPassCtx *cx);    /* memplan.c */
+bool pass_stats(XfGraph *g, XfPassCtx *cx);      /* stats.c */
+
+/* stats.c: prints the table that `xfc --stats` shows */
+void pass_stats_print(const XfGraph *g, const XfStats *st, FILE *out);
+
+#endif

@@ -1,0 +1,153 @@
+/* xfrt.h - the runtime that generated models carry with them.
+ *
+ * xfc embeds this header and the runtime .c files into every generated NAME.c, with
+ * XFRT_API defined as `static inline`, so the generated file is standalone
+ * and several models link into one program.  Built on its own (libxfrt) with
+ * XFRT_API empty for unit tests.  Needs only libc, libm and, optionally,
+ * OpenMP; nothing here includes a compiler header.
+ *
+ * Conventions: row-major float32; `n` is a runtime row count (may be 0);
+ * every kernel writes each output element from exactly one thread in a fixed
+ * order, so results are bitwise identical for any OMP_NUM_THREADS. */
+#ifndef XFRT_H
+#define XFRT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef XFRT_API
+#define XFRT_API
+#endif
+
+/* One place decides the threading policy. */
+#ifdef _OPENMP
+#define XFRT_PARALLEL_FOR _Pragma("omp parallel for schedule(static)")
+#else
+#define XFRT_PARALLEL_FOR
+#endif
+
+/* ---- safetensors.c ------------------------------------------------------ */
+
+typedef struct {
+    const char *name;           /* points into `names` */
+    int         rank;
+    int64_t     dim[8];
+    uint64_t    begin, end;     /* byte offsets into the data section */
+    int         is_f32;         /* dtype == "F32" */
+} XfrtTensorInfo;
+
+typedef struct {
+    unsigned char  *map;        /* whole file, mmapped read-only */
+    size_t          map_size;
+    const unsigned char *data;  /* data section (after the header) */
+    size_t          data_size;
+    XfrtTensorInfo *tensors;
+    int             n_tensors;
+    char           *names;      /* storage for tensor names */
+    void          **copies;     /* aligned copies of unaligned tensors */
+    int             n_copies;
+} XfrtSafetensors;
+
+/* Maps and fully validates a safetensors file: header length within the file,
+ * header is valid JSON with the expected structure, every tensor's offsets
+ * in bounds and consistent with its dtype and shape, no two tensors overlap.
+ * Returns 0, or -1 with a message (naming the tensor where one is at fault). */
+XFRT_API int  xfrt_st_open(XfrtSafetensors *st, const char *path, char *err, size_t err_size);
+XFRT_API void xfrt_st_close(XfrtSafetensors *st);
+/* Looks up an F32 tensor by name and checks its shape.  Sets *out to its data
+ * (4-byte aligned: copied when the file's offset is not).  Returns 0, or -1
+ * with "tensor NAME: missing" / "...: shape [..] expected [..]" / "...: dtype". */
+XFRT_API int  xfrt_st_get(XfrtSafetensors *st, const char *name, int rank, const int64_t *dims,
+                          const float **out, char *err, size_t err_size);
+
+/* ---- kernels_dense.c ----------------------------------------------------- */
+
+enum { XFRT_ACT_RELU, XFRT_ACT_RELU2, XFRT_ACT_GELU, XFRT_ACT_GELU_TANH, XFRT_ACT_SILU };
+
+XFRT_API void xfrt_embed(float *y, const float *table, const int32_t *idx, int n, int dim);
+XFRT_API void xfrt_add(float *y, const float *a, const float *b, size_t count);
+XFRT_API void xfrt_add_bias(float *y, const float *x, const float *b, int n, int dim);
+XFRT_API void xfrt_rmsnorm(float *y, const float *x, const float *w, int n, int dim, float eps);
+XFRT_API void xfrt_layernorm(float *y, const float *x, const float *w, const float *b, int n,
+                             int dim, float eps);
+/* y[n, out] = x[n, in] W[out, in]^T */
+XFRT_API void xfrt_linear(float *y, const float *x, const float *W, int n, int in, int out);
+XFRT_API void xfrt_act(float *y, const float *x, size_t count, int act);
+/* y = act(a) * b */
+XFRT_API void xfrt_glu(float *y, const float *a, const float *b, size_t count, int act);
+/* Interleaved-pair RoPE: y = rope(x) at each row's position (SPEC 3);
+ * theta = p * base^(-2i/head_dim) is computed in double, then cos/sin. */
+XFRT_API void xfrt_rope(float *y, const float *x, const int32_t *pos, int n, int heads,
+                        int head_dim, double base);
+
+/* ---- kernels_attention.c -------------------------------------------------- */
+
+/* One attention layer's KV cache: entries in order of arrival, each with the
+ * original position of its token (MoD caches hold only routed tokens). */
+typedef struct {
+    float   *k, *v;             /* [cap, kv_dim] */
+    int32_t *pos;               /* [cap] */
+    int      len, cap, kv_dim;
+} XfrtKV;
+
+/* Appends n rows of k and v at positions pos.  Caller guarantees room. */
+XFRT_API void xfrt_kv_append(XfrtKV *c, const float *k, const float *v, const int32_t *pos, int n);
+/* y[n, heads*hd]: each query row (at position qpos[i]) attends over the whole
+ * cache: keys with pos <= qpos when causal, |qpos - pos| < window when
+ * window > 0; query head h reads kv head h / (heads / kv_heads); scale
+ * 1/sqrt(hd); softmax; weighted sum of v.  Uses no scratch memory. */
+XFRT_API void xfrt_attention(float *y, const float *q, const XfrtKV *c, const int32_t *qpos,
+                             int n, int heads, int kv_heads, int head_dim, int causal, int window);
+
+/* ---- kernels_route.c ------------------------------------------------------ */
+
+/* MoE routing table for n tokens, E experts, top_k choices, laid out in one
+ * block of XFRT_ROUTE_BYTES(n, E, k) bytes (carved by xfrt_route_bind). */
+typedef struct {
+    int32_t *offset;            /* [E+1]: assignments of expert e are [offset[e], offset[e+1]) */
+    int32_t *tok;               /* [n*k]: token row of each kept assignment, sorted by expert */
+    float   *gate;              /* [n*k]: its gate */
+    int32_t *slot;              /* [n*k]: for token t, rank r: slot[t*k+r] = assignment index, -1 dropped */
+    float   *prob;              /* [n*E]: scratch for the softmax */
+    int      n, experts, top_k;
+} XfrtRoute;
+
+#define XFRT_ROUTE_BYTES(n, E, k) \
+    ((size_t)4 * ((size_t)(E) + 1 + (size_t)3 * (size_t)(n) * (size_t)(k) + (size_t)(n) * (size_t)(E)))
+
+XFRT_API void xfrt_route_bind(XfrtRoute *r, void *mem, int n_max, int experts, int top_k);
+/* softmax over experts; top_k largest (ties: lower index); gate renormalized
+ * over the selected when renorm; capacity C = ceil(cap_num*n*top_k /
+ * (cap_den*experts)) when cap_num > 0: assignments taken by rank then token,
+ * one finding its expert full is dropped (slot -1, gates not renormalized).
+ * Returns the number of kept assignments (offset[E]). */
+XFRT_API int  xfrt_moe_route(XfrtRoute *r, const float *logits, int n, int renorm, int64_t cap_num,
+                             int64_t cap_den);
+XFRT_API void xfrt_moe_gather(float *xs, const float *x, const XfrtRoute *r, int dim);
+/* y[a, out] = xs[a, in] W[e]^T for the rows a of expert e */
+XFRT_API void xfrt_grouped_linear(float *y, const float *xs, const float *W, const XfrtRoute *r,
+                                  int in, int out);
+/* y[t] = sum over ranks of gate * ys[slot] (dropped ranks add nothing), rank order */
+XFRT_API void xfrt_moe_combine(float *y, const float *ys, const XfrtRoute *r, int dim);
+
+/* MoD: at forward (decode == 0) k = ceil(cap_num*n/cap_den) rows with the
+ * largest r (ties: lower row), written ascending to idx; at decode n == 1 and
+ * the row is taken iff r > threshold.  Returns k. */
+XFRT_API int  xfrt_mod_select(int32_t *idx, const float *r, int n, int64_t cap_num, int64_t cap_den,
+                              int decode, float threshold);
+XFRT_API void xfrt_gather_rows(float *y, const float *x, const int32_t *idx, int k, int dim);
+XFRT_API void xfrt_gather_i32(int32_t *y, const int32_t *x, const int32_t *idx, int k, int dim);
+/* out = x; out[idx[i]] += g(r[idx[i]]) * (y[i] - xt[i]), g = sigmoid or identity */
+XFRT_API void xfrt_mod_combine(float *out, const float *x, const float *xt, const float *y,
+                               const float *r, const int32_t *idx, int n, int k, int dim,
+                               int sigmoid);
+
+/* Sparse FFN: sel[t, m] = block*m + argmax of c[t, block*m .. block*m+block) (ties: lower) */
+XFRT_API void xfrt_sffn_select(int32_t *sel, const float *c, int n, int hidden, int block);
+/* y[t] = sum_m relu(x[t] . W1[j] + b1[j]) * W2[:, j] + b2,  j = sel[t, m];
+ * b1, b2 may be NULL.  Touches only the chosen rows of W1 and columns of W2. */
+XFRT_API void xfrt_sffn_apply(float *y, const float *x, const int32_t *sel, const float *W1,
+                              const float *b1, const float *W2, const float *b2, int n, int dim,
+                              int hidden, int n_groups);
+
+#endif
