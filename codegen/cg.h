@@ -34,6 +34,7 @@ typedef struct {
 /* A short formatted name valid for the next 15 calls (for use inside one cw_line). */
 const char *cg_fmt(CgCtx *c, const char *fmt, ...) XF_PRINTF(2, 3);
 
+const char *cg_float(CgCtx *c, double v);      /* a valid float literal: "0.0f", "1e-05f" */
 const char *cg_var(CgCtx *c, XfId id);          /* "t12", or "logits" for the output */
 const char *cg_rows(CgCtx *c, XfId id);         /* runtime row count of id's stream: "n", "k3" */
 const char *cg_stream_rows(CgCtx *c, int stream);

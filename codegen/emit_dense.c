@@ -1,5 +1,7 @@
 /* emit_dense.c - emitters of the dense ops: sources, elementwise, norms,
  * matrix products, RoPE and attention.  Each emits one runtime call. */
+#include <string.h>
+
 #include "cg.h"
 
 #define V(i) cg_var(c, g->nodes[id].in[i])
@@ -60,16 +62,16 @@ void emit_rmsnorm(CgCtx *c, XfId id)
 {
     const XfGraph *g = c->g;
     cg_decl(c, id);
-    cw_line(c->w, "xfrt_rmsnorm(%s, %s, %s, %s, %lld, %.9gf);", OUT, V(0), V(1), ROWS,
-            LL(cg_last_dim(c, id)), g->nodes[id].attr.eps);
+    cw_line(c->w, "xfrt_rmsnorm(%s, %s, %s, %s, %lld, %s);", OUT, V(0), V(1), ROWS,
+            LL(cg_last_dim(c, id)), cg_float(c, g->nodes[id].attr.eps));
 }
 
 void emit_layernorm(CgCtx *c, XfId id)
 {
     const XfGraph *g = c->g;
     cg_decl(c, id);
-    cw_line(c->w, "xfrt_layernorm(%s, %s, %s, %s, %s, %lld, %.9gf);", OUT, V(0), V(1), V(2), ROWS,
-            LL(cg_last_dim(c, id)), g->nodes[id].attr.eps);
+    cw_line(c->w, "xfrt_layernorm(%s, %s, %s, %s, %s, %lld, %s);", OUT, V(0), V(1), V(2), ROWS,
+            LL(cg_last_dim(c, id)), cg_float(c, g->nodes[id].attr.eps));
 }
 
 void emit_linear(CgCtx *c, XfId id)
@@ -101,8 +103,12 @@ void emit_rope(CgCtx *c, XfId id)
     const XfGraph *g = c->g;
     const XfAttrs *a = &g->nodes[id].attr;
     cg_decl(c, id);
-    cw_line(c->w, "xfrt_rope(%s, %s, %s, %s, %lld, %lld, %.17g);", OUT, V(0), V(1), ROWS,
-            LL(a->heads), LL(a->head_dim), a->base);
+    char base[40];
+    snprintf(base, sizeof base, "%.17g", a->base);
+    if (!strpbrk(base, ".eE"))
+        strcat(base, ".0");
+    cw_line(c->w, "xfrt_rope(%s, %s, %s, %s, %lld, %lld, %s);", OUT, V(0), V(1), ROWS,
+            LL(a->heads), LL(a->head_dim), base);
 }
 
 void emit_attention(CgCtx *c, XfId id)

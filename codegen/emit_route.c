@@ -16,9 +16,9 @@ void emit_mod_select(CgCtx *c, XfId id)
     const XfGraph *g = c->g;
     const XfAttrs *a = &g->nodes[id].attr;
     cg_decl(c, id);
-    cw_line(c->w, "const int %s = xfrt_mod_select(%s, %s, %s, %lldLL, %lldLL, decode, %.9gf);",
+    cw_line(c->w, "const int %s = xfrt_mod_select(%s, %s, %s, %lldLL, %lldLL, decode, %s);",
             cg_stream_rows(c, g->nodes[id].shape.stream), OUT, V(0), cg_rows(c, g->nodes[id].in[0]),
-            LL(a->capacity.num), LL(a->capacity.den), a->threshold);
+            LL(a->capacity.num), LL(a->capacity.den), cg_float(c, a->threshold));
 }
 
 void emit_gather(CgCtx *c, XfId id)

@@ -30,6 +30,15 @@ const char *cg_fmt(CgCtx *c, const char *fmt, ...)
     return buf;
 }
 
+const char *cg_float(CgCtx *c, double v)
+{
+    char buf[40];
+    snprintf(buf, sizeof buf, "%.9g", v);
+    if (!strpbrk(buf, ".eEn"))   /* "0" -> "0.0"; inf/nan cannot come from the parser */
+        strcat(buf, ".0");
+    return cg_fmt(c, "%sf", buf);
+}
+
 const char *cg_var(CgCtx *c, XfId id)
 {
     return c->g->nodes[id].flags & XF_NODE_OUTPUT ? "logits" : cg_fmt(c, "t%u", id);

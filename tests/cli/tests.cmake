@@ -1,0 +1,7 @@
+# Command-line behaviour and generated-code hygiene.
+add_test(NAME cli.options COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/run_cli.sh $<TARGET_FILE:xfc>
+         ${CMAKE_SOURCE_DIR}/examples/llama.xf)
+set_tests_properties(cli.options PROPERTIES LABELS unit)
+add_test(NAME codegen.hygiene COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/run_codegen_checks.sh
+         $<TARGET_FILE:xfc> ${CMAKE_SOURCE_DIR}/examples/brainformer.xf ${CMAKE_SOURCE_DIR}/examples/gpt2.xf)
+set_tests_properties(codegen.hygiene PROPERTIES LABELS numeric)
