@@ -350,7 +350,9 @@ bool cg_model_write(const XfGraph *g, const char *out_c, const XfCgOptions *opt,
     cw_line(&w, "#endif");
     cw_line(&w, "#include <stdio.h>");
     cw_line(&w, "#include <stdlib.h>");
-    cw_line(&w, "#include \"%s.h\"", c.name);
+    /* the header is named after the output file (SPEC 5: -o out/foo.c writes out/foo.h) */
+    const char *out_base = base_name(out_c);
+    cw_line(&w, "#include \"%.*s.h\"", (int)(strlen(out_base) - 2), out_base);
     cw_blank(&w);
     for (int i = 0; xf_runtime_lines[i]; i++)
         cw_raw(&w, xf_runtime_lines[i]);

@@ -21,6 +21,11 @@ cmp "$tmp/o1/$na.c" "$tmp/o2/$na.c" || { echo "FAIL: output not deterministic"; 
 "$xfc" "$a" -o "$tmp/$na.c"
 "$xfc" "$b" -o "$tmp/$nb.c"
 flags="-std=c11 -Wall -Wextra -pedantic -Werror -O2"
+# the header is named after the output file, whatever the model is called
+mkdir -p "$tmp/renamed"
+"$xfc" "$a" -o "$tmp/renamed/other_name.c"
+test -f "$tmp/renamed/other_name.h" || { echo "FAIL: -o other_name.c did not write other_name.h"; exit 1; }
+clang $flags -c "$tmp/renamed/other_name.c" -o "$tmp/renamed/o.o"
 for cc in clang gcc; do
     for omp in -fopenmp ""; do
         echo "$cc $flags $omp"
