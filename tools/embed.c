@@ -1,6 +1,7 @@
 /* embed.c - build tool: turns runtime sources into C string arrays so that xfc
- * can copy them into every generated model.  Lines `#include "xfrt.h"` are
- * dropped (the header is emitted first), everything else is kept verbatim.
+ * can copy them into every generated model.  Local includes (`#include "..."`)
+ * are dropped, since every runtime header is embedded first, in order;
+ * everything else is kept verbatim.
  *   xf_embed OUT.c FILE...  */
 #include <stdio.h>
 #include <string.h>
@@ -46,7 +47,7 @@ int main(int argc, char **argv)
         fprintf(out, "\"/* ---- runtime/%s ---- */\\n\",\n", base ? base + 1 : argv[i]);
         char line[4096];
         while (fgets(line, sizeof line, in)) {
-            if (strncmp(line, "#include \"xfrt.h\"", 17) == 0)
+            if (strncmp(line, "#include \"", 10) == 0)
                 continue;
             put_escaped(out, line);
         }

@@ -1,0 +1,300 @@
+/* kernels_dense.c - row-wise kernels: embedding, norms, the linear layer,
+ * activations and RoPE.
+ *
+ * Every dot product in the runtime (xfrt_dot, the linear tiles) accumulates in
+ * XFRT_LANES independent lanes and sums them in one fixed tree, so a given
+ * (row, column) gets the same bits whichever tile shape, thread or call
+ * computed it. */
+#include <math.h>
+#include <string.h>
+
+#include "xfrt.h"
+
+#include "xfrt_lanes.h"
+
+XFRT_API void xfrt_embed(float *y, const float *table, const int32_t *idx, int n, int dim)
+{
+    XFRT_PARALLEL_FOR
+    for (int i = 0; i < n; i++)
+        memcpy(y + (size_t)i * dim, table + (size_t)idx[i] * dim, (size_t)dim * sizeof *y);
+}
+
+/* Element-wise loops run in chunks of this many elements, one chunk per
+ * iteration; a single chunk runs without starting a parallel region. */
+#define XFRT_CHUNK 16384
+
+static inline void xfrt_add_chunk(float *y, const float *a, const float *b, size_t lo, size_t hi)
+{
+    for (size_t i = lo; i < hi; i++)
+        y[i] = a[i] + b[i];
+}
+
+XFRT_API void xfrt_add(float *y, const float *a, const float *b, size_t count)
+{
+    size_t chunks = (count + XFRT_CHUNK - 1) / XFRT_CHUNK;
+    if (chunks <= 1) {
+        xfrt_add_chunk(y, a, b, 0, count);
+        return;
+    }
+    XFRT_PARALLEL_FOR
+    for (size_t c = 0; c < chunks; c++)
+        xfrt_add_chunk(y, a, b, c * XFRT_CHUNK, c + 1 < chunks ? (c + 1) * XFRT_CHUNK : count);
+}
+
+XFRT_API void xfrt_add_bias(float *y, const float *x, const float *b, int n, int dim)
+{
+    XFRT_PARALLEL_FOR
+    for (int i = 0; i < n; i++)
+        for (int d = 0; d < dim; d++)
+            y[(size_t)i * dim + d] = x[(size_t)i * dim + d] + b[d];
+}
+
+/* Norm statistics are accumulated in double, in index order. */
+XFRT_API void xfrt_rmsnorm(float *y, const float *x, const float *w, int n, int dim, float eps)
+{
+    XFRT_PARALLEL_FOR
+    for (int i = 0; i < n; i++) {
+        const float *xr = x + (size_t)i * dim;
+        float *yr = y + (size_t)i * dim;
+        double ss = 0;
+        for (int d = 0; d < dim; d++)
+            ss += (double)xr[d] * xr[d];
+        float inv = (float)(1.0 / sqrt(ss / (dim > 0 ? dim : 1) + (double)eps));
+        for (int d = 0; d < dim; d++)
+            yr[d] = xr[d] * inv * w[d];
+    }
+}
+
+XFRT_API void xfrt_layernorm(float *y, const float *x, const float *w, const float *b, int n,
+                             int dim, float eps)
+{
+    XFRT_PARALLEL_FOR
+    for (int i = 0; i < n; i++) {
+        const float *xr = x + (size_t)i * dim;
+        float *yr = y + (size_t)i * dim;
+        double sum = 0, ss = 0;
+        for (int d = 0; d < dim; d++)
+            sum += xr[d];
+        double mean = sum / (dim > 0 ? dim : 1);
+        for (int d = 0; d < dim; d++)
+            ss += ((double)xr[d] - mean) * ((double)xr[d] - mean);
+        float inv = (float)(1.0 / sqrt(ss / (dim > 0 ? dim : 1) + (double)eps));
+        float m = (float)mean;
+        for (int d = 0; d < dim; d++)
+            yr[d] = (xr[d] - m) * inv * w[d] + b[d];
+    }
+}
+
+/* ---- linear ---------------------------------------------------------------
+ * y[i, o] = x[i, :] . W[o, :].  A tile is R rows of x times C rows of W, each
+ * output accumulated in lanes over the whole of `in`.  Tiles are grouped into
+ * items of (a block of rows) x (a block of columns whose W rows stay in L2);
+ * items are the parallel loop, in column-block-major order. */
+#ifndef XFRT_TILE_R
+#if defined(__clang__)
+#define XFRT_TILE_R 4       /* measured best for each compiler on AVX2 */
+#define XFRT_TILE_C 3
+#else
+#define XFRT_TILE_R 6
+#define XFRT_TILE_C 2
+#endif
+#endif
+#define XFRT_ROW_BLOCK (16 * XFRT_TILE_R)
+
+XFRT_INLINE void xfrt_linear_tile(float *y, const float *x, const float *W, int in, int out,
+                                  int R, int C)
+{
+    if (R == 1 && C == 1) {     /* the same sum, as xfrt_dot computes it */
+        y[0] = xfrt_dot(x, W, in);
+        return;
+    }
+    XfrtLanes acc[XFRT_TILE_R][XFRT_TILE_C], xv[XFRT_TILE_R], wv[XFRT_TILE_C];
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++)
+            XFRT_LZERO(acc[r][c]);
+    int k = 0;
+    for (; k + XFRT_LANES <= in; k += XFRT_LANES)
+        for (int r = 0; r < R; r++)
+            for (int c = 0; c < C; c++) {
+                XfrtLanes a, b;     /* the compiler keeps one load of each */
+                XFRT_LLOAD(a, x + (size_t)r * in + k);
+                XFRT_LLOAD(b, W + (size_t)c * in + k);
+                XFRT_LFMA(acc[r][c], a, b);
+            }
+    if (k < in) {
+        for (int r = 0; r < R; r++)
+            XFRT_LTAIL(xv[r], x + (size_t)r * in + k, in - k);
+        for (int c = 0; c < C; c++)
+            XFRT_LTAIL(wv[c], W + (size_t)c * in + k, in - k);
+        for (int r = 0; r < R; r++)
+            for (int c = 0; c < C; c++)
+                XFRT_LFMA(acc[r][c], xv[r], wv[c]);
+    }
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++)
+            y[(size_t)r * out + c] = xfrt_lanes_sum(&acc[r][c]);
+}
+
+/* One band of R rows (R <= XFRT_TILE_R, a constant after inlining) over
+ * columns [c0, c1). */
+XFRT_INLINE void xfrt_linear_band(float *y, const float *x, const float *W, int in, int out,
+                                  int c0, int c1, int R)
+{
+    int c = c0;
+    for (; c + XFRT_TILE_C <= c1; c += XFRT_TILE_C)
+        xfrt_linear_tile(y + c, x, W + (size_t)c * in, in, out, R, XFRT_TILE_C);
+    for (; c < c1; c++)
+        xfrt_linear_tile(y + c, x, W + (size_t)c * in, in, out, R, 1);
+}
+
+/* Rows [r0, r1) x columns [c0, c1) of y. */
+static inline void xfrt_linear_block(float *y, const float *x, const float *W, int in, int out,
+                                     int r0, int r1, int c0, int c1)
+{
+    int r = r0;
+    for (; r + XFRT_TILE_R <= r1; r += XFRT_TILE_R)
+        xfrt_linear_band(y + (size_t)r * out, x + (size_t)r * in, W, in, out, c0, c1, XFRT_TILE_R);
+    float *yr = y + (size_t)r * out;
+    const float *xr = x + (size_t)r * in;
+    switch (r1 - r) {   /* the remaining rows, as one band */
+    case 0: break;
+    case 1: xfrt_linear_band(yr, xr, W, in, out, c0, c1, 1); break;
+#if XFRT_TILE_R > 2
+    case 2: xfrt_linear_band(yr, xr, W, in, out, c0, c1, 2); break;
+#endif
+#if XFRT_TILE_R > 3
+    case 3: xfrt_linear_band(yr, xr, W, in, out, c0, c1, 3); break;
+#endif
+#if XFRT_TILE_R > 4
+    case 4: xfrt_linear_band(yr, xr, W, in, out, c0, c1, 4); break;
+#endif
+#if XFRT_TILE_R > 5
+    case 5: xfrt_linear_band(yr, xr, W, in, out, c0, c1, 5); break;
+#endif
+    default:    /* XFRT_TILE_R above 6: one row at a time */
+        for (; r < r1; r++)
+            xfrt_linear_band(y + (size_t)r * out, x + (size_t)r * in, W, in, out, c0, c1, 1);
+    }
+}
+
+/* Columns per block: W rows of one block take about 192 KiB (at least one
+ * tile, at most 64 tiles); a multiple of the tile width. */
+static inline int xfrt_linear_cols(int in, int out)
+{
+    long cols = 192L * 1024 / ((long)(in > 0 ? in : 1) * (long)sizeof(float));
+    cols = cols / XFRT_TILE_C * XFRT_TILE_C;
+    if (cols < XFRT_TILE_C)
+        cols = XFRT_TILE_C;
+    if (cols > 64 * XFRT_TILE_C)
+        cols = 64 * XFRT_TILE_C;
+    return cols < out ? (int)cols : (out > 0 ? out : 1);
+}
+
+XFRT_API void xfrt_linear(float *y, const float *x, const float *W, int n, int in, int out)
+{
+    if (n <= 0 || out <= 0)
+        return;
+    int cols = xfrt_linear_cols(in, out);
+    int rows = XFRT_ROW_BLOCK;
+    if (n < XFRT_TILE_R) {
+        /* decode: a matrix-vector product bound by memory; many small column blocks */
+        rows = n;
+        cols = 16 * XFRT_TILE_C < out ? 16 * XFRT_TILE_C : out;
+    }
+    /* enough items to share among threads: narrower blocks, then shorter ones
+     * (any blocking gives the same bits) */
+    while ((long)((out + cols - 1) / cols) * ((n + rows - 1) / rows) < 64) {
+        if (cols >= 8 * XFRT_TILE_C)
+            cols = cols / 2 / XFRT_TILE_C * XFRT_TILE_C;
+        else if (rows >= 2 * XFRT_TILE_R)
+            rows = rows / 2 / XFRT_TILE_R * XFRT_TILE_R;
+        else
+            break;
+    }
+    int n_cb = (out + cols - 1) / cols, n_rb = (n + rows - 1) / rows;
+    long items = (long)n_cb * n_rb;
+    XFRT_PARALLEL_FOR
+    for (long it = 0; it < items; it++) {
+        int cb = (int)(it / n_rb), rb = (int)(it % n_rb);
+        int c1 = (cb + 1) * cols < out ? (cb + 1) * cols : out;
+        int r1 = (rb + 1) * rows < n ? (rb + 1) * rows : n;
+        xfrt_linear_block(y, x, W, in, out, rb * rows, r1, cb * cols, c1);
+    }
+}
+
+/* ---- activations ----------------------------------------------------------- */
+
+static inline float xfrt_act1(float x, int act)
+{
+    switch (act) {
+    case XFRT_ACT_RELU:
+        return x > 0.0f ? x : 0.0f;
+    case XFRT_ACT_RELU2:
+        return x > 0.0f ? x * x : 0.0f;
+    case XFRT_ACT_GELU:
+        return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+    case XFRT_ACT_GELU_TANH:
+        return 0.5f * x * (1.0f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
+    default: /* XFRT_ACT_SILU */
+        return x / (1.0f + expf(-x));
+    }
+}
+
+static inline void xfrt_act_chunk(float *y, const float *x, const float *b, size_t lo, size_t hi,
+                                  int act)
+{
+    if (b)
+        for (size_t i = lo; i < hi; i++)
+            y[i] = xfrt_act1(x[i], act) * b[i];
+    else
+        for (size_t i = lo; i < hi; i++)
+            y[i] = xfrt_act1(x[i], act);
+}
+
+static inline void xfrt_act_all(float *y, const float *x, const float *b, size_t count, int act)
+{
+    size_t chunks = (count + XFRT_CHUNK - 1) / XFRT_CHUNK;
+    if (chunks <= 1) {
+        xfrt_act_chunk(y, x, b, 0, count, act);
+        return;
+    }
+    XFRT_PARALLEL_FOR
+    for (size_t c = 0; c < chunks; c++)
+        xfrt_act_chunk(y, x, b, c * XFRT_CHUNK, c + 1 < chunks ? (c + 1) * XFRT_CHUNK : count, act);
+}
+
+XFRT_API void xfrt_act(float *y, const float *x, size_t count, int act)
+{
+    xfrt_act_all(y, x, NULL, count, act);
+}
+
+XFRT_API void xfrt_glu(float *y, const float *a, const float *b, size_t count, int act)
+{
+    xfrt_act_all(y, a, b, count, act);
+}
+
+/* ---- RoPE ----------------------------------------------------------------- */
+
+XFRT_API void xfrt_rope(float *y, const float *x, const int32_t *pos, int n, int heads,
+                        int head_dim, double base)
+{
+    int half = head_dim / 2, width = heads * head_dim;
+    XFRT_PARALLEL_FOR
+    for (int t = 0; t < n; t++) {
+        const float *xr = x + (size_t)t * width;
+        float *yr = y + (size_t)t * width;
+        for (int i = 0; i < half; i++) {
+            double theta = (double)pos[t] * pow(base, -2.0 * i / head_dim);
+            double cs = cos(theta), sn = sin(theta);
+            for (int h = 0; h < heads; h++) {
+                size_t at = (size_t)h * head_dim + 2 * (size_t)i;
+                double a = xr[at], b = xr[at + 1];
+                yr[at] = (float)(a * cs - b * sn);
+                yr[at + 1] = (float)(a * sn + b * cs);
+            }
+        }
+        if (yr != xr && head_dim % 2)       /* an odd head_dim leaves its last lane alone */
+            for (int h = 0; h < heads; h++)
+                yr[(size_t)h * head_dim + head_dim - 1] = xr[(size_t)h * head_dim + head_dim - 1];
+    }
+}

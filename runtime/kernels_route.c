@@ -1,0 +1,376 @@
+/* kernels_route.c - token routing: Mixture-of-Experts, Mixture-of-Depths and
+ * the sparse FFN's unit selection.
+ *
+ * Routing decisions are made serially where their order matters (capacity is
+ * granted rank by rank, then token by token); the per-row work around them is
+ * parallel.  Counts derived from capacities are exact integer ceilings. */
+#include <math.h>
+#include <string.h>
+
+#include "xfrt.h"
+
+#include "xfrt_lanes.h"
+
+/* ---- exact ceilings --------------------------------------------------------- */
+
+typedef struct {
+    uint64_t hi, lo;
+} XfrtU128;
+
+static inline XfrtU128 xfrt_mul64(uint64_t a, uint64_t b)
+{
+    uint64_t a0 = a & 0xFFFFFFFFu, a1 = a >> 32, b0 = b & 0xFFFFFFFFu, b1 = b >> 32;
+    uint64_t p00 = a0 * b0, p01 = a0 * b1, p10 = a1 * b0, p11 = a1 * b1;
+    uint64_t mid = (p00 >> 32) + (p01 & 0xFFFFFFFFu) + (p10 & 0xFFFFFFFFu);
+    XfrtU128 r = {p11 + (p01 >> 32) + (p10 >> 32) + (mid >> 32), (mid << 32) | (p00 & 0xFFFFFFFFu)};
+    return r;
+}
+
+/* x * m, saturating at 2^128 - 1. */
+static inline XfrtU128 xfrt_mul_sat(XfrtU128 x, uint64_t m)
+{
+    XfrtU128 lo = xfrt_mul64(x.lo, m), hi = xfrt_mul64(x.hi, m);
+    XfrtU128 sat = {UINT64_MAX, UINT64_MAX};
+    if (hi.hi != 0 || lo.hi > UINT64_MAX - hi.lo)
+        return sat;
+    XfrtU128 r = {lo.hi + hi.lo, lo.lo};
+    return r;
+}
+
+static inline int xfrt_u128_ge(XfrtU128 a, XfrtU128 b)
+{
+    return a.hi != b.hi ? a.hi > b.hi : a.lo >= b.lo;
+}
+
+/* min(ceil(a*b / (c*d)), limit), exactly, for non-negative operands; limit
+ * when c*d == 0.  The smallest q with q*c*d >= a*b, by bisection. */
+static inline int64_t xfrt_ceil_div(uint64_t a, uint64_t b, uint64_t c, uint64_t d, int64_t limit)
+{
+    if (limit <= 0)
+        return 0;
+    XfrtU128 num = xfrt_mul64(a, b), den = xfrt_mul64(c, d);
+    if (den.hi == 0 && den.lo == 0)
+        return limit;
+    int64_t lo = 0, hi = limit;     /* answer in [lo, hi] */
+    if (!xfrt_u128_ge(xfrt_mul_sat(den, (uint64_t)limit), num))
+        return limit;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (xfrt_u128_ge(xfrt_mul_sat(den, (uint64_t)mid), num))
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
+/* ---- Mixture-of-Experts ----------------------------------------------------- */
+
+XFRT_API void xfrt_route_bind(XfrtRoute *r, void *mem, int n_max, int experts, int top_k)
+{
+    size_t nk = (size_t)n_max * (size_t)top_k;
+    char *p = mem;
+    r->offset = (int32_t *)(void *)p;
+    p += 4 * ((size_t)experts + 1);
+    r->tok = (int32_t *)(void *)p;
+    p += 4 * nk;
+    r->gate = (float *)(void *)p;
+    p += 4 * nk;
+    r->slot = (int32_t *)(void *)p;
+    p += 4 * nk;
+    r->prob = (float *)(void *)p;
+    r->n = 0;
+    r->experts = experts;
+    r->top_k = top_k;
+}
+
+/* Softmax of one token's logits into p, its top_k experts (ties: lower index)
+ * into sel, and their gates into p[sel[i]]. */
+static inline void xfrt_moe_pick(float *p, int32_t *sel, const float *logit, int E, int k,
+                                 int renorm)
+{
+    float mx = logit[0];
+    for (int e = 1; e < E; e++)
+        if (logit[e] > mx)
+            mx = logit[e];
+    if (mx == -INFINITY)
+        mx = 0.0f;
+    double sum = 0;
+    for (int e = 0; e < E; e++) {
+        p[e] = expf(logit[e] - mx);
+        sum += p[e];
+    }
+    for (int e = 0; e < E; e++)
+        p[e] = (float)(p[e] / sum);
+    float picked = 0.0f;
+    for (int i = 0; i < k; i++) {
+        int best = -1;
+        for (int e = 0; e < E; e++) {
+            int taken = 0;
+            for (int j = 0; j < i; j++)
+                taken |= sel[j] == e;
+            if (!taken && (best < 0 || p[e] > p[best]))
+                best = e;
+        }
+        sel[i] = best;      /* -1 only when top_k > experts */
+        if (best >= 0)
+            picked += p[best];
+    }
+    if (renorm && picked > 0.0f)
+        for (int i = 0; i < k; i++)
+            if (sel[i] >= 0)
+                p[sel[i]] /= picked;
+}
+
+XFRT_API int xfrt_moe_route(XfrtRoute *r, const float *logits, int n, int renorm, int64_t cap_num,
+                            int64_t cap_den)
+{
+    int E = r->experts, k = r->top_k;
+    r->n = n < 0 ? 0 : n;
+    n = r->n;
+    XFRT_PARALLEL_FOR
+    for (int t = 0; t < n; t++)
+        xfrt_moe_pick(r->prob + (size_t)t * E, r->slot + (size_t)t * k, logits + (size_t)t * E, E,
+                      k, renorm);
+
+    /* capacity, granted by rank then token; slot[] holds experts, -1 dropped */
+    int64_t cap = n;
+    if (cap_num > 0 && cap_den > 0)
+        cap = xfrt_ceil_div((uint64_t)cap_num, (uint64_t)n * (uint64_t)k, (uint64_t)cap_den,
+                            (uint64_t)E, n);
+    int32_t *count = r->offset + 1;
+    memset(r->offset, 0, ((size_t)E + 1) * sizeof *r->offset);
+    for (int i = 0; i < k; i++)
+        for (int t = 0; t < n; t++) {
+            int32_t *s = &r->slot[(size_t)t * k + i];
+            if (*s < 0)
+                continue;
+            if (count[*s] >= cap)
+                *s = -1;
+            else
+                count[*s]++;
+        }
+    for (int e = 0; e < E; e++)
+        r->offset[e + 1] += r->offset[e];
+    /* place kept assignments by expert, tokens ascending within an expert;
+     * offset[e] serves as expert e's cursor, then is shifted back */
+    for (int t = 0; t < n; t++)
+        for (int i = 0; i < k; i++) {
+            int32_t *s = &r->slot[(size_t)t * k + i];
+            if (*s < 0)
+                continue;
+            int32_t e = *s, a = r->offset[e]++;
+            r->tok[a] = t;
+            r->gate[a] = r->prob[(size_t)t * E + e];
+            *s = a;
+        }
+    for (int e = E; e > 0; e--)
+        r->offset[e] = r->offset[e - 1];
+    r->offset[0] = 0;
+    return r->offset[E];
+}
+
+XFRT_API void xfrt_moe_gather(float *xs, const float *x, const XfrtRoute *r, int dim)
+{
+    int total = r->offset[r->experts];
+    XFRT_PARALLEL_FOR
+    for (int a = 0; a < total; a++)
+        memcpy(xs + (size_t)a * dim, x + (size_t)r->tok[a] * dim, (size_t)dim * sizeof *xs);
+}
+
+XFRT_API void xfrt_grouped_linear(float *y, const float *xs, const float *W, const XfrtRoute *r,
+                                  int in, int out)
+{
+    for (int e = 0; e < r->experts; e++) {
+        int a0 = r->offset[e], rows = r->offset[e + 1] - a0;
+        if (rows > 0)
+            xfrt_linear(y + (size_t)a0 * out, xs + (size_t)a0 * in,
+                        W + (size_t)e * out * in, rows, in, out);
+    }
+}
+
+XFRT_API void xfrt_moe_combine(float *y, const float *ys, const XfrtRoute *r, int dim)
+{
+    int n = r->n, k = r->top_k;
+    XFRT_PARALLEL_FOR
+    for (int t = 0; t < n; t++) {
+        float *yr = y + (size_t)t * dim;
+        for (int d = 0; d < dim; d++)
+            yr[d] = 0.0f;
+        for (int i = 0; i < k; i++) {
+            int32_t a = r->slot[(size_t)t * k + i];
+            if (a < 0)
+                continue;
+            float g = r->gate[a];
+            const float *src = ys + (size_t)a * dim;
+            for (int d = 0; d < dim; d++)
+                yr[d] += g * src[d];
+        }
+    }
+}
+
+/* ---- Mixture-of-Depths ----------------------------------------------------- */
+
+/* Row a ranks above row b: larger r (NaN lowest), ties to the lower row. */
+static inline int xfrt_mod_beats(const float *r, int32_t a, int32_t b)
+{
+    float ra = r[a], rb = r[b];
+    if (isnan(ra))
+        ra = -INFINITY;
+    if (isnan(rb))
+        rb = -INFINITY;
+    if (ra != rb)
+        return ra > rb;
+    return a < b;
+}
+
+/* Heap of rows with the lowest-ranked on top. */
+static inline void xfrt_mod_sift(int32_t *h, int size, int i, const float *r)
+{
+    for (;;) {
+        int w = i, c1 = 2 * i + 1, c2 = 2 * i + 2;
+        if (c1 < size && xfrt_mod_beats(r, h[w], h[c1]))
+            w = c1;
+        if (c2 < size && xfrt_mod_beats(r, h[w], h[c2]))
+            w = c2;
+        if (w == i)
+            return;
+        int32_t tmp = h[i];
+        h[i] = h[w];
+        h[w] = tmp;
+        i = w;
+    }
+}
+
+/* In-place ascending heapsort of int32 values. */
+static inline void xfrt_sort_i32(int32_t *v, int len)
+{
+    for (int start = len / 2 - 1, end = len; end > 1;) {
+        int i;
+        if (start >= 0)
+            i = start--;
+        else {
+            end--;
+            int32_t tmp = v[0];
+            v[0] = v[end];
+            v[end] = tmp;
+            i = 0;
+        }
+        for (;;) {      /* sift down within [0, end) for a max-heap */
+            int w = i, c1 = 2 * i + 1, c2 = 2 * i + 2;
+            if (c1 < end && v[c1] > v[w])
+                w = c1;
+            if (c2 < end && v[c2] > v[w])
+                w = c2;
+            if (w == i)
+                break;
+            int32_t tmp = v[i];
+            v[i] = v[w];
+            v[w] = tmp;
+            i = w;
+        }
+    }
+}
+
+XFRT_API int xfrt_mod_select(int32_t *idx, const float *r, int n, int64_t cap_num, int64_t cap_den,
+                             int decode, float threshold)
+{
+    if (n <= 0)
+        return 0;
+    if (decode) {
+        int k = 0;
+        for (int i = 0; i < n; i++)
+            if (r[i] > threshold)
+                idx[k++] = i;
+        return k;
+    }
+    int k = cap_num <= 0 ? 0
+          : cap_den <= 0 ? n
+          : (int)xfrt_ceil_div((uint64_t)cap_num, (uint64_t)n, (uint64_t)cap_den, 1, n);
+    if (k == 0)
+        return 0;
+    for (int i = 0; i < k; i++)
+        idx[i] = i;
+    if (k == n)
+        return k;
+    for (int i = k / 2 - 1; i >= 0; i--)
+        xfrt_mod_sift(idx, k, i, r);
+    for (int i = k; i < n; i++)
+        if (xfrt_mod_beats(r, i, idx[0])) {
+            idx[0] = i;
+            xfrt_mod_sift(idx, k, 0, r);
+        }
+    xfrt_sort_i32(idx, k);
+    return k;
+}
+
+XFRT_API void xfrt_gather_rows(float *y, const float *x, const int32_t *idx, int k, int dim)
+{
+    XFRT_PARALLEL_FOR
+    for (int i = 0; i < k; i++)
+        memcpy(y + (size_t)i * dim, x + (size_t)idx[i] * dim, (size_t)dim * sizeof *y);
+}
+
+XFRT_API void xfrt_gather_i32(int32_t *y, const int32_t *x, const int32_t *idx, int k, int dim)
+{
+    for (int i = 0; i < k; i++)
+        memcpy(y + (size_t)i * dim, x + (size_t)idx[i] * dim, (size_t)dim * sizeof *y);
+}
+
+/* out may be x itself. */
+XFRT_API void xfrt_mod_combine(float *out, const float *x, const float *xt, const float *y,
+                               const float *r, const int32_t *idx, int n, int k, int dim,
+                               int sigmoid)
+{
+    if (out != x) {
+        XFRT_PARALLEL_FOR
+        for (int i = 0; i < n; i++)
+            memcpy(out + (size_t)i * dim, x + (size_t)i * dim, (size_t)dim * sizeof *out);
+    }
+    XFRT_PARALLEL_FOR
+    for (int i = 0; i < k; i++) {
+        size_t row = (size_t)idx[i] * dim;
+        float g = sigmoid ? 1.0f / (1.0f + expf(-r[idx[i]])) : r[idx[i]];
+        for (int d = 0; d < dim; d++)
+            out[row + d] = x[row + d] + g * (y[(size_t)i * dim + d] - xt[(size_t)i * dim + d]);
+    }
+}
+
+/* ---- sparse FFN ----------------------------------------------------------- */
+
+XFRT_API void xfrt_sffn_select(int32_t *sel, const float *c, int n, int hidden, int block)
+{
+    int groups = block > 0 ? hidden / block : 0;
+    XFRT_PARALLEL_FOR
+    for (int t = 0; t < n; t++)
+        for (int m = 0; m < groups; m++) {
+            const float *cg = c + (size_t)t * hidden + (size_t)m * block;
+            int best = 0;
+            for (int j = 1; j < block; j++)
+                if (cg[j] > cg[best])
+                    best = j;
+            sel[(size_t)t * groups + m] = m * block + best;
+        }
+}
+
+/* y must not overlap x. */
+XFRT_API void xfrt_sffn_apply(float *y, const float *x, const int32_t *sel, const float *W1,
+                              const float *b1, const float *W2, const float *b2, int n, int dim,
+                              int hidden, int n_groups)
+{
+    XFRT_PARALLEL_FOR
+    for (int t = 0; t < n; t++) {
+        const float *xr = x + (size_t)t * dim;
+        float *yr = y + (size_t)t * dim;
+        for (int d = 0; d < dim; d++)
+            yr[d] = b2 ? b2[d] : 0.0f;
+        for (int m = 0; m < n_groups; m++) {
+            int32_t j = sel[(size_t)t * n_groups + m];
+            float h = xfrt_dot(xr, W1 + (size_t)j * dim, dim) + (b1 ? b1[j] : 0.0f);
+            if (!(h > 0.0f))
+                continue;   /* relu: adds nothing */
+            for (int d = 0; d < dim; d++)
+                yr[d] += h * W2[(size_t)d * hidden + j];
+        }
+    }
+}
