@@ -26,6 +26,7 @@ typedef struct {
     CWriter           *w;
     const char        *name;     /* model name = API prefix */
     const char        *src_base; /* basename of the .xf file */
+    const char        *out_base; /* basename of the .c being written, for #line */
     int32_t           *weight_index;  /* [n_nodes+1]: slot in m->w[], -1 if not a weight */
     char               ring[16][48];  /* short names handed out by cg_fmt */
     int                ring_next;

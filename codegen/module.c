@@ -113,7 +113,7 @@ static void emit_run(CgCtx *c)
             emit_comment_for(c, id);
         emitters[x->op](c, id);
         if (c->opt->line_directives && x->loc.line && x->op != XF_OP_WEIGHT)
-            cw_line(w, "#line %ld \"%s.c\"", w->line + 2, c->name);
+            cw_line(w, "#line %ld \"%s\"", w->line + 2, c->out_base);
     }
     cw_close(w, NULL);
 }
@@ -330,7 +330,8 @@ bool cg_model_write(const XfGraph *g, const char *out_c, const XfCgOptions *opt,
         return false;
     }
     CWriter w = {0};
-    CgCtx c = {.g = g, .opt = opt, .w = &w, .name = g->model_name, .src_base = base_name(g->src_path)};
+    CgCtx c = {.g = g, .opt = opt, .w = &w, .name = g->model_name, .src_base = base_name(g->src_path),
+                .out_base = base_name(out_c)};
     c.weight_index = xf_xmalloc((g->n_nodes + 1) * sizeof *c.weight_index);
     int k = 0;
     for (XfId id = 0; id <= g->n_nodes; id++)
@@ -351,8 +352,7 @@ bool cg_model_write(const XfGraph *g, const char *out_c, const XfCgOptions *opt,
     cw_line(&w, "#include <stdio.h>");
     cw_line(&w, "#include <stdlib.h>");
     /* the header is named after the output file (SPEC 5: -o out/foo.c writes out/foo.h) */
-    const char *out_base = base_name(out_c);
-    cw_line(&w, "#include \"%.*s.h\"", (int)(strlen(out_base) - 2), out_base);
+    cw_line(&w, "#include \"%.*s.h\"", (int)(strlen(c.out_base) - 2), c.out_base);
     cw_blank(&w);
     for (int i = 0; xf_runtime_lines[i]; i++)
         cw_raw(&w, xf_runtime_lines[i]);

@@ -26,6 +26,11 @@ mkdir -p "$tmp/renamed"
 "$xfc" "$a" -o "$tmp/renamed/other_name.c"
 test -f "$tmp/renamed/other_name.h" || { echo "FAIL: -o other_name.c did not write other_name.h"; exit 1; }
 clang $flags -c "$tmp/renamed/other_name.c" -o "$tmp/renamed/o.o"
+# --line-directives: #line points at the .xf, and back at the .c by its own name
+"$xfc" "$a" --line-directives -o "$tmp/renamed/lines.c"
+grep -q "^ *#line [0-9]* \".*\.xf\"" "$tmp/renamed/lines.c" || { echo "FAIL: no #line to the .xf"; exit 1; }
+grep -q "^ *#line [0-9]* \"lines.c\"" "$tmp/renamed/lines.c" || { echo "FAIL: no #line back to lines.c"; exit 1; }
+clang $flags -c "$tmp/renamed/lines.c" -o "$tmp/renamed/l.o"
 for cc in clang gcc; do
     for omp in -fopenmp ""; do
         echo "$cc $flags $omp"
