@@ -96,6 +96,13 @@ static XfId attention(Lower *L, const XfSublayerDesc *s, XfId h, XfId pos)
     return linear(L, a, loc, "attn.wo", "attn.bo", d, H * hd, bias);
 }
 
+/* act(u), or for a gated act (swiglu, geglu) inner(u) * gate */
+static XfId activate(Lower *L, XfLoc loc, XfAct act, XfId u, XfId gate)
+{
+    XfAttrs a = {.act = ir_act_inner(act)};
+    return gate ? op(L, XF_OP_GLU, loc, &a, 2, u, gate) : op(L, XF_OP_ACT, loc, &a, 1, u);
+}
+
 static XfId ffn(Lower *L, const XfSublayerDesc *s, XfId h)
 {
     int64_t d = L->m->dim, hid = s->u.ffn.hidden;
@@ -104,17 +111,13 @@ static XfId ffn(Lower *L, const XfSublayerDesc *s, XfId h)
     XfLoc loc = s->loc;
     label(L, "ffn.up");
     XfId u = linear(L, h, loc, "ffn.w1", "ffn.b1", hid, d, bias);
+    XfId g3 = 0;
     if (ir_act_gated(act)) {
         label(L, "ffn.gate");
-        XfId g3 = linear(L, h, loc, "ffn.w3", "ffn.b3", hid, d, bias);
-        XfAttrs a = {.act = ir_act_inner(act)};
-        label(L, "ffn.act");
-        u = op(L, XF_OP_GLU, loc, &a, 2, u, g3);
-    } else {
-        XfAttrs a = {.act = act};
-        label(L, "ffn.act");
-        u = op(L, XF_OP_ACT, loc, &a, 1, u);
+        g3 = linear(L, h, loc, "ffn.w3", "ffn.b3", hid, d, bias);
     }
+    label(L, "ffn.act");
+    u = activate(L, loc, act, u, g3);
     label(L, "ffn.down");
     return linear(L, u, loc, "ffn.w2", "ffn.b2", d, hid, bias);
 }
@@ -134,18 +137,13 @@ static XfId moe(Lower *L, const XfSublayerDesc *s, XfId h)
     XfId xs = op(L, XF_OP_MOE_GATHER, loc, NULL, 2, h, route);
     label(L, "moe.up");
     XfId u = op(L, XF_OP_GROUPED_LINEAR, loc, NULL, 3, xs, weight(L, loc, "moe.w1", 3, E, hid, d), route);
+    XfId g3 = 0;
     if (ir_act_gated(act)) {
         label(L, "moe.gate");
-        XfId g3 = op(L, XF_OP_GROUPED_LINEAR, loc, NULL, 3, xs,
-                     weight(L, loc, "moe.w3", 3, E, hid, d), route);
-        XfAttrs a = {.act = ir_act_inner(act)};
-        label(L, "moe.act");
-        u = op(L, XF_OP_GLU, loc, &a, 2, u, g3);
-    } else {
-        XfAttrs a = {.act = act};
-        label(L, "moe.act");
-        u = op(L, XF_OP_ACT, loc, &a, 1, u);
+        g3 = op(L, XF_OP_GROUPED_LINEAR, loc, NULL, 3, xs, weight(L, loc, "moe.w3", 3, E, hid, d), route);
     }
+    label(L, "moe.act");
+    u = activate(L, loc, act, u, g3);
     label(L, "moe.down");
     XfId y = op(L, XF_OP_GROUPED_LINEAR, loc, NULL, 3, u, weight(L, loc, "moe.w2", 3, E, d, hid), route);
     label(L, "moe.combine");
