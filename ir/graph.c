@@ -128,6 +128,16 @@ int64_t ir_shape_elems(const XfShape *s)
     return e;
 }
 
+bool ir_shape_equal(const XfShape *a, const XfShape *b)
+{
+    if (a->rank != b->rank || a->stream != b->stream)
+        return false;
+    for (int i = 0; i < a->rank; i++)
+        if (a->dim[i] != b->dim[i])
+            return false;
+    return true;
+}
+
 int64_t ir_node_bytes(const XfGraph *g, XfId id)
 {
     const XfNode *n = &g->nodes[id];

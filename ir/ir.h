@@ -148,6 +148,7 @@ XfId     ir_weight_add(XfGraph *g, const char *name, int rank, const int64_t *di
 int      ir_stream_add(XfGraph *g, XfStreamKind kind, int parent);
 XfNode  *ir_node(XfGraph *g, XfId id);
 int64_t  ir_shape_elems(const XfShape *s);           /* at the bound */
+bool     ir_shape_equal(const XfShape *a, const XfShape *b);   /* field by field, not memcmp */
 int64_t  ir_node_bytes(const XfGraph *g, XfId id);   /* buffer size at the bound */
 /* Use counts, built on request: uses[id] = number of live users (+1 for outputs). */
 uint32_t *ir_uses_build(const XfGraph *g);

@@ -72,11 +72,7 @@ static bool same_rows(const XfNode *a, const XfNode *b)
     return a->shape.stream == b->shape.stream && a->shape.dim[0] == b->shape.dim[0];
 }
 
-static bool same_shape(const XfNode *a, const XfNode *b)
-{
-    return a->shape.rank == b->shape.rank && a->shape.stream == b->shape.stream &&
-           !memcmp(a->shape.dim, b->shape.dim, sizeof a->shape.dim);
-}
+static bool same_shape(const XfNode *a, const XfNode *b) { return ir_shape_equal(&a->shape, &b->shape); }
 
 /* rowwise ops whose output has the shape of input 0; checks the others */
 bool shape_same_as_0(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)

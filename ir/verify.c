@@ -50,7 +50,7 @@ bool ir_verify(XfGraph *g, FILE *err)
         char msg[256];
         if (!ir_shape_infer_node(g, id, msg, sizeof msg)) {
             BAD("%s", msg);
-        } else if (memcmp(&saved, &n->shape, sizeof saved) || saved_dt != n->dtype) {
+        } else if (!ir_shape_equal(&saved, &n->shape) || saved_dt != n->dtype) {
             char a[96], b[96];
             ir_shape_str(g, &saved, saved_dt, a, sizeof a);
             ir_shape_str(g, &n->shape, n->dtype, b, sizeof b);
