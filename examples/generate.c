@@ -16,18 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-#ifndef XF_MODEL
-#error "compile with -DXF_MODEL=<model name>"
-#endif
-#define XF_STR2(x) #x
-#define XF_STR(x) XF_STR2(x)
-#define XF_CAT2(a, b) a##b
-#define XF_CAT(a, b) XF_CAT2(a, b)
-#define XF_FN(s) XF_CAT(XF_MODEL, s)
-#include XF_STR(XF_MODEL.h)
-
-#define VOCAB XF_FN(_VOCAB)
-#define CONTEXT XF_FN(_CONTEXT)
+#include "xf_model.h"
 
 typedef struct {
     uint64_t s;
