@@ -31,7 +31,10 @@ XfGraph *ir_graph_new(void)
     g->arena = xf_arena_new();
     g->cap_nodes = 256;
     g->nodes = xf_xcalloc(g->cap_nodes, sizeof(XfNode));
-    g->n_streams = 1;
+    g->cap_streams = 16;
+    g->streams = xf_xcalloc(g->cap_streams, sizeof(XfStream));
+    g->n_streams = 2;           /* [1]: the tokens of the call */
+    g->streams[1].kind = XF_STREAM_TOKENS;
     g->cur_block = g->cur_sub = -1;
     return g;
 }
@@ -41,6 +44,7 @@ void ir_graph_free(XfGraph *g)
     if (!g)
         return;
     free(g->nodes);
+    free(g->streams);
     free(g->plan.offset);
     free(g->plan.size);
     xf_arena_free(g->arena);
@@ -55,11 +59,14 @@ XfNode *ir_node(XfGraph *g, XfId id)
 
 int ir_stream_add(XfGraph *g, XfStreamKind kind, int parent)
 {
-    XF_ASSERT(g->n_streams < 256);
+    if (g->n_streams == g->cap_streams) {
+        g->cap_streams *= 2;
+        g->streams = xf_xrealloc(g->streams, g->cap_streams * sizeof(XfStream));
+    }
     int s = (int)g->n_streams++;
     memset(&g->streams[s], 0, sizeof g->streams[s]);
     g->streams[s].kind = kind;
-    g->streams[s].parent = (uint8_t)parent;
+    g->streams[s].parent = (uint32_t)parent;
     return s;
 }
 
@@ -97,6 +104,7 @@ XfId ir_node_add(XfGraph *g, XfOp op, const XfId *in, int n_in, const XfAttrs *a
         int parent = g->nodes[in[0]].shape.stream;
         int s = ir_stream_add(g, op == XF_OP_MOD_SELECT ? XF_STREAM_MOD : XF_STREAM_MOE, parent);
         g->streams[s].def = id;
+        g->nodes[id].def_stream = (uint32_t)s;
         g->streams[s].capacity = n->attr.capacity;
         g->streams[s].experts = n->attr.experts;
         g->streams[s].top_k = n->attr.top_k;

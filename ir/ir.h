@@ -42,8 +42,8 @@ XfAct       ir_act_inner(XfAct a);      /* swiglu -> silu, geglu -> gelu, others
  * count: the number of rows of that stream in this call (tokens of the
  * forward, tokens routed into a MoD instance, expert assignments of an MoE). */
 typedef struct {
-    uint8_t rank;
-    uint8_t stream;             /* index into XfGraph.streams, 0 = all dims static */
+    uint8_t  rank;
+    uint32_t stream;            /* index into XfGraph.streams, 0 = all dims static */
     int64_t dim[XF_MAX_RANK];
 } XfShape;
 
@@ -56,7 +56,7 @@ typedef enum {
 
 typedef struct {
     XfStreamKind kind;
-    uint8_t      parent;        /* stream whose rows are routed */
+    uint32_t     parent;        /* stream whose rows are routed */
     XfId         def;           /* node that computes the runtime count */
     int64_t      bound;         /* static upper bound, set by the topk-plan pass */
     XfRatio      capacity;      /* MoD c, or MoE capacity (num = 0: dropless) */
@@ -99,6 +99,7 @@ typedef struct {
     int32_t  block;             /* block instance b, -1 outside blocks */
     int32_t  sub;               /* sublayer s within the block, -1 for block-level nodes */
     const char *label;          /* short role, e.g. "attn.q" (graph arena); may be NULL */
+    uint32_t def_stream;        /* the stream this node defines (STREAM ops), else 0 */
 } XfNode;
 
 /* The memory plan (set by pass memplan): a byte offset per node into one arena. */
@@ -114,8 +115,8 @@ typedef struct {
     XfArena    *arena;          /* owns nodes' strings and everything below */
     XfNode     *nodes;          /* [n_nodes+1]; nodes[0] unused */
     uint32_t    n_nodes, cap_nodes;
-    XfStream    streams[256];
-    uint32_t    n_streams;      /* streams[0] unused, [1] = tokens */
+    XfStream   *streams;        /* [n_streams] (heap); streams[0] unused, [1] = tokens */
+    uint32_t    n_streams, cap_streams;
     /* model-level facts codegen and stats need */
     const char *model_name;
     const char *src_path;       /* for comments in dumps and generated code */
@@ -156,7 +157,7 @@ uint32_t *ir_uses_build(const XfGraph *g);
 /* ---- shape.c ------------------------------------------------------------ */
 /* The stream a STREAM op defines (0 if none), and a stream's current bound:
  * the planned bound once topk-plan ran, else the parent's (a safe bound). */
-int     ir_stream_of_def(const XfGraph *g, XfId def);
+uint32_t ir_stream_of_def(const XfGraph *g, XfId def);
 int64_t ir_stream_bound(const XfGraph *g, int s);
 /* Re-infers every node's shape from its inputs; reports a mismatch in err. */
 bool ir_shape_infer_node(XfGraph *g, XfId id, char *err, size_t n);

@@ -10,13 +10,7 @@
 #define IN(i) (&g->nodes[g->nodes[id].in[i]])
 #define FAIL(...) (snprintf(err, n, __VA_ARGS__), false)
 
-int ir_stream_of_def(const XfGraph *g, XfId def)
-{
-    for (uint32_t s = 1; s < g->n_streams; s++)
-        if (g->streams[s].def == def)
-            return (int)s;
-    return 0;
-}
+uint32_t ir_stream_of_def(const XfGraph *g, XfId def) { return g->nodes[def].def_stream; }
 
 int64_t ir_stream_bound(const XfGraph *g, int s)
 {
@@ -31,7 +25,7 @@ int64_t ir_stream_bound(const XfGraph *g, int s)
 
 static XfShape rows(const XfGraph *g, int stream, int rank, int64_t d1, int64_t d2)
 {
-    XfShape s = {.rank = (uint8_t)rank, .stream = (uint8_t)stream};
+    XfShape s = {.rank = (uint8_t)rank, .stream = (uint32_t)stream};
     s.dim[0] = ir_stream_bound(g, stream);
     s.dim[1] = d1;
     s.dim[2] = d2;
@@ -49,9 +43,6 @@ bool shape_source(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, siz
         *dt = XF_F32;
         return true;
     }
-    if (g->n_streams < 2)
-        g->n_streams = 2;
-    g->streams[1].kind = XF_STREAM_TOKENS;
     *out = rows(g, 1, 1, 0, 0);
     *dt = XF_I32;
     return true;

@@ -36,19 +36,22 @@ bool pass_dce(XfGraph *g, XfPassCtx *cx)
     g->n_nodes = next;
     g->logits = remap[g->logits];
     /* drop streams whose definition died, keeping the rest in order */
-    uint8_t smap[256] = {0, 1};
+    uint32_t *smap = xf_arena_alloc(cx->scratch, g->n_streams * sizeof *smap);
+    smap[1] = 1;
     uint32_t ns = 2;
     for (uint32_t s = 2; s < g->n_streams; s++) {
         if (!remap[g->streams[s].def])
             continue;
-        smap[s] = (uint8_t)ns;
+        smap[s] = ns;
         g->streams[ns] = g->streams[s];
         g->streams[ns].def = remap[g->streams[s].def];
         g->streams[ns].parent = smap[g->streams[s].parent];
         ns++;
     }
     g->n_streams = ns;
-    for (XfId id = 1; id <= g->n_nodes; id++)
+    for (XfId id = 1; id <= g->n_nodes; id++) {
         g->nodes[id].shape.stream = smap[g->nodes[id].shape.stream];
+        g->nodes[id].def_stream = smap[g->nodes[id].def_stream];
+    }
     return true;
 }

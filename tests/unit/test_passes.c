@@ -232,6 +232,25 @@ static void dump_is_stable_and_names_lines(void **state)
     free(s2);
 }
 
+static void many_routed_sublayers(void **state)
+{
+    (void)state;
+    /* more streams than any small fixed table would hold: 300 MoE + 1 MoD */
+    enum { N = 300 };
+    XfSublayerDesc sub = tm_moe(3, 2, 8, (XfRatio){0, 1});
+    XfBlockInst *blocks = calloc(N, sizeof *blocks);
+    XfModelDesc m = tm_model(&sub, 1, blocks, N, 7, (XfRatio){1, 2});
+    XfGraph *g = fe_model_lower(&m, "many.xf");
+    XfPassCtx cx = {0};
+    assert_true(run_all(g, &cx));
+    assert_int_equal(g->n_streams, 2 + N + 1);
+    for (uint32_t s = 2; s < g->n_streams; s++)
+        assert_int_equal(ir_stream_of_def(g, g->streams[s].def), s);
+    pass_ctx_free(&cx);
+    ir_graph_free(g);
+    free(blocks);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -242,6 +261,7 @@ int main(void)
         cmocka_unit_test(dce_removes_unreachable_and_renumbers),
         cmocka_unit_test(stats_predict_routed_flops),
         cmocka_unit_test(dump_is_stable_and_names_lines),
+        cmocka_unit_test(many_routed_sublayers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
