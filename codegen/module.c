@@ -329,6 +329,18 @@ bool cg_model_write(const XfGraph *g, const char *out_c, const XfCgOptions *opt,
                  "main, or starting with '_' or 'xf')", g->model_name);
         return false;
     }
+    /* the runtime takes sizes as int; refuse what does not fit rather than truncate */
+    for (XfId id = 1; id <= g->n_nodes; id++) {
+        const XfNode *x = &g->nodes[id];
+        for (int i = 0; i < x->shape.rank; i++)
+            if (x->shape.dim[i] > INT32_MAX) {
+                snprintf(err, err_size, "%s:%u:%u: t%u %s%s%s has a dimension of %lld, more than "
+                         "the generated code supports (2147483647)", g->src_path, x->loc.line,
+                         x->loc.col, id, xf_op_info[x->op].name, x->attr.name ? " " : "",
+                         x->attr.name ? x->attr.name : "", (long long)x->shape.dim[i]);
+                return false;
+            }
+    }
     CWriter w = {0};
     CgCtx c = {.g = g, .opt = opt, .w = &w, .name = g->model_name, .src_base = base_name(g->src_path),
                 .out_base = base_name(out_c)};

@@ -43,6 +43,9 @@ check "bad model: no .c written" test ! -e "$tmp/bad.c"
 check "bad model: no .h written" test ! -e "$tmp/bad.h"
 out "$model" -o "$tmp/nodir/x.c"; check "unwritable output exits 1" rc 1
 check "no temp files left" bash -c "! ls '$tmp' | grep -q tmp"
+printf 'model huge {\n  vocab = 3000000000\n  dim = 8\n  context = 4\n  block b { ffn(hidden = 8) }\n  layers { b }\n}\n' > "$tmp/huge.xf"
+out "$tmp/huge.xf" -o "$tmp/huge.c"; check "too-large dims exit 1" rc 1; check "too-large dims named" has "3000000000" stderr
+check "too-large dims: no .c" test ! -e "$tmp/huge.c"
 out "$model" -o "$tmp/ok.c"; check "-o writes .c" test -s "$tmp/ok.c"; check "-o writes .h" test -s "$tmp/ok.h"
 echo "cli: $passes passed, $fails failed"
 [ "$fails" = 0 ]
