@@ -14,14 +14,19 @@
 
 XFRT_API void xfrt_embed(float *y, const float *table, const int32_t *idx, int n, int dim)
 {
-    XFRT_PARALLEL_FOR
+    XFRT_PARALLEL_FOR_IF((double)n * dim)
     for (int i = 0; i < n; i++)
         memcpy(y + (size_t)i * dim, table + (size_t)idx[i] * dim, (size_t)dim * sizeof *y);
 }
 
 /* Element-wise loops run in chunks of this many elements, one chunk per
- * iteration; a single chunk runs without starting a parallel region. */
-#define XFRT_CHUNK 16384
+ * iteration (whether they run in parallel is XFRT_PARALLEL_FOR_IF's call). */
+#define XFRT_CHUNK 4096
+
+/* Rough flops per element, for the XFRT_PARALLEL_FOR_IF estimates. */
+#define XFRT_COST_NORM 4        /* a double-precision running sum, then a scale */
+#define XFRT_COST_ACT 16        /* expf / erff / tanhf */
+#define XFRT_COST_ROPE 8        /* per element; pow, cos, sin per pair */
 
 static inline void xfrt_add_chunk(float *y, const float *a, const float *b, size_t lo, size_t hi)
 {
@@ -32,18 +37,14 @@ static inline void xfrt_add_chunk(float *y, const float *a, const float *b, size
 XFRT_API void xfrt_add(float *y, const float *a, const float *b, size_t count)
 {
     size_t chunks = (count + XFRT_CHUNK - 1) / XFRT_CHUNK;
-    if (chunks <= 1) {
-        xfrt_add_chunk(y, a, b, 0, count);
-        return;
-    }
-    XFRT_PARALLEL_FOR
+    XFRT_PARALLEL_FOR_IF((double)count)
     for (size_t c = 0; c < chunks; c++)
         xfrt_add_chunk(y, a, b, c * XFRT_CHUNK, c + 1 < chunks ? (c + 1) * XFRT_CHUNK : count);
 }
 
 XFRT_API void xfrt_add_bias(float *y, const float *x, const float *b, int n, int dim)
 {
-    XFRT_PARALLEL_FOR
+    XFRT_PARALLEL_FOR_IF((double)n * dim)
     for (int i = 0; i < n; i++)
         for (int d = 0; d < dim; d++)
             y[(size_t)i * dim + d] = x[(size_t)i * dim + d] + b[d];
@@ -52,7 +53,7 @@ XFRT_API void xfrt_add_bias(float *y, const float *x, const float *b, int n, int
 /* Norm statistics are accumulated in double, in index order. */
 XFRT_API void xfrt_rmsnorm(float *y, const float *x, const float *w, int n, int dim, float eps)
 {
-    XFRT_PARALLEL_FOR
+    XFRT_PARALLEL_FOR_IF((double)n * dim * XFRT_COST_NORM)
     for (int i = 0; i < n; i++) {
         const float *xr = x + (size_t)i * dim;
         float *yr = y + (size_t)i * dim;
@@ -68,7 +69,7 @@ XFRT_API void xfrt_rmsnorm(float *y, const float *x, const float *w, int n, int 
 XFRT_API void xfrt_layernorm(float *y, const float *x, const float *w, const float *b, int n,
                              int dim, float eps)
 {
-    XFRT_PARALLEL_FOR
+    XFRT_PARALLEL_FOR_IF((double)n * dim * 2 * XFRT_COST_NORM)
     for (int i = 0; i < n; i++) {
         const float *xr = x + (size_t)i * dim;
         float *yr = y + (size_t)i * dim;
@@ -213,7 +214,9 @@ XFRT_API void xfrt_linear(float *y, const float *x, const float *W, int n, int i
     }
     int n_cb = (out + cols - 1) / cols, n_rb = (n + rows - 1) / rows;
     long items = (long)n_cb * n_rb;
-    XFRT_PARALLEL_FOR
+    /* 2 flops per multiply-add; a matrix-vector product over a big W stays
+     * parallel (it is bound by memory bandwidth, which two cores share well) */
+    XFRT_PARALLEL_FOR_IF(2.0 * n * in * out)
     for (long it = 0; it < items; it++) {
         int cb = (int)(it / n_rb), rb = (int)(it % n_rb);
         int c1 = (cb + 1) * cols < out ? (cb + 1) * cols : out;
@@ -254,11 +257,7 @@ static inline void xfrt_act_chunk(float *y, const float *x, const float *b, size
 static inline void xfrt_act_all(float *y, const float *x, const float *b, size_t count, int act)
 {
     size_t chunks = (count + XFRT_CHUNK - 1) / XFRT_CHUNK;
-    if (chunks <= 1) {
-        xfrt_act_chunk(y, x, b, 0, count, act);
-        return;
-    }
-    XFRT_PARALLEL_FOR
+    XFRT_PARALLEL_FOR_IF((double)count * XFRT_COST_ACT)
     for (size_t c = 0; c < chunks; c++)
         xfrt_act_chunk(y, x, b, c * XFRT_CHUNK, c + 1 < chunks ? (c + 1) * XFRT_CHUNK : count, act);
 }
@@ -279,7 +278,7 @@ XFRT_API void xfrt_rope(float *y, const float *x, const int32_t *pos, int n, int
                         int head_dim, double base)
 {
     int half = head_dim / 2, width = heads * head_dim;
-    XFRT_PARALLEL_FOR
+    XFRT_PARALLEL_FOR_IF((double)n * width * XFRT_COST_ROPE)
     for (int t = 0; t < n; t++) {
         const float *xr = x + (size_t)t * width;
         float *yr = y + (size_t)t * width;

@@ -128,7 +128,8 @@ XFRT_API int xfrt_moe_route(XfrtRoute *r, const float *logits, int n, int renorm
     int E = r->experts, k = r->top_k;
     r->n = n < 0 ? 0 : n;
     n = r->n;
-    XFRT_PARALLEL_FOR
+    /* softmax (an expf each) and top_k passes over the experts */
+    XFRT_PARALLEL_FOR_IF((double)n * E * (16 + k))
     for (int t = 0; t < n; t++)
         xfrt_moe_pick(r->prob + (size_t)t * E, r->slot + (size_t)t * k, logits + (size_t)t * E, E,
                       k, renorm);
@@ -173,7 +174,7 @@ XFRT_API int xfrt_moe_route(XfrtRoute *r, const float *logits, int n, int renorm
 XFRT_API void xfrt_moe_gather(float *xs, const float *x, const XfrtRoute *r, int dim)
 {
     int total = r->offset[r->experts];
-    XFRT_PARALLEL_FOR
+    XFRT_PARALLEL_FOR_IF((double)total * dim)
     for (int a = 0; a < total; a++)
         memcpy(xs + (size_t)a * dim, x + (size_t)r->tok[a] * dim, (size_t)dim * sizeof *xs);
 }
@@ -192,7 +193,7 @@ XFRT_API void xfrt_grouped_linear(float *y, const float *xs, const float *W, con
 XFRT_API void xfrt_moe_combine(float *y, const float *ys, const XfrtRoute *r, int dim)
 {
     int n = r->n, k = r->top_k;
-    XFRT_PARALLEL_FOR
+    XFRT_PARALLEL_FOR_IF(2.0 * n * k * dim)
     for (int t = 0; t < n; t++) {
         float *yr = y + (size_t)t * dim;
         for (int d = 0; d < dim; d++)
@@ -306,7 +307,7 @@ XFRT_API int xfrt_mod_select(int32_t *idx, const float *r, int n, int64_t cap_nu
 
 XFRT_API void xfrt_gather_rows(float *y, const float *x, const int32_t *idx, int k, int dim)
 {
-    XFRT_PARALLEL_FOR
+    XFRT_PARALLEL_FOR_IF((double)k * dim)
     for (int i = 0; i < k; i++)
         memcpy(y + (size_t)i * dim, x + (size_t)idx[i] * dim, (size_t)dim * sizeof *y);
 }
@@ -323,11 +324,11 @@ XFRT_API void xfrt_mod_combine(float *out, const float *x, const float *xt, cons
                                int sigmoid)
 {
     if (out != x) {
-        XFRT_PARALLEL_FOR
+        XFRT_PARALLEL_FOR_IF((double)n * dim)
         for (int i = 0; i < n; i++)
             memcpy(out + (size_t)i * dim, x + (size_t)i * dim, (size_t)dim * sizeof *out);
     }
-    XFRT_PARALLEL_FOR
+    XFRT_PARALLEL_FOR_IF(3.0 * k * dim)
     for (int i = 0; i < k; i++) {
         size_t row = (size_t)idx[i] * dim;
         float g = sigmoid ? 1.0f / (1.0f + expf(-r[idx[i]])) : r[idx[i]];
@@ -341,7 +342,7 @@ XFRT_API void xfrt_mod_combine(float *out, const float *x, const float *xt, cons
 XFRT_API void xfrt_sffn_select(int32_t *sel, const float *c, int n, int hidden, int block)
 {
     int groups = block > 0 ? hidden / block : 0;
-    XFRT_PARALLEL_FOR
+    XFRT_PARALLEL_FOR_IF((double)n * hidden)
     for (int t = 0; t < n; t++)
         for (int m = 0; m < groups; m++) {
             const float *cg = c + (size_t)t * hidden + (size_t)m * block;
@@ -358,7 +359,8 @@ XFRT_API void xfrt_sffn_apply(float *y, const float *x, const int32_t *sel, cons
                               const float *b1, const float *W2, const float *b2, int n, int dim,
                               int hidden, int n_groups)
 {
-    XFRT_PARALLEL_FOR
+    /* a dot product and (when relu passes) an axpy per chosen unit */
+    XFRT_PARALLEL_FOR_IF(4.0 * n * n_groups * dim)
     for (int t = 0; t < n; t++) {
         const float *xr = x + (size_t)t * dim;
         float *yr = y + (size_t)t * dim;

@@ -19,11 +19,37 @@
 #define XFRT_API
 #endif
 
-/* One place decides the threading policy. */
+/* One place decides the threading policy.
+ *
+ * Opening an OpenMP parallel region costs about 1 us on an idle machine and
+ * 40 us to milliseconds when another process holds a core, so a kernel opens
+ * one only when it has enough work to repay that.  Kernels state their work
+ * as an estimate in flops (touched elements for pure copies) and loop with
+ *
+ *   XFRT_PARALLEL_FOR_IF(work)             contiguous blocks per thread
+ *   XFRT_PARALLEL_FOR_INTERLEAVED_IF(work) iteration i on thread i mod T, for
+ *                                          loops whose iterations differ in
+ *                                          cost along the index (causal attention)
+ *
+ * Below XFRT_PAR_MIN_WORK the loop runs on the calling thread alone (the
+ * OpenMP `if` clause: no other thread is woken or waited for).  The split
+ * never changes results: every output element is computed by one thread in
+ * a fixed order.  Without _OPENMP all of these are plain loops. */
+#ifndef XFRT_PAR_MIN_WORK
+#define XFRT_PAR_MIN_WORK 65536     /* flops: about 5 to 20 us on one core */
+#endif
+#define XFRT_PRAGMA(x) _Pragma(#x)
+#define XFRT_PRAGMA_EXPANDED(x) XFRT_PRAGMA(x)   /* expands macros in x first */
 #ifdef _OPENMP
-#define XFRT_PARALLEL_FOR _Pragma("omp parallel for schedule(static)")
+#define XFRT_PARALLEL_FOR XFRT_PRAGMA(omp parallel for schedule(static))
+#define XFRT_PARALLEL_FOR_IF(work) \
+    XFRT_PRAGMA_EXPANDED(omp parallel for schedule(static) if ((work) >= XFRT_PAR_MIN_WORK))
+#define XFRT_PARALLEL_FOR_INTERLEAVED_IF(work) \
+    XFRT_PRAGMA_EXPANDED(omp parallel for schedule(static, 1) if ((work) >= XFRT_PAR_MIN_WORK))
 #else
 #define XFRT_PARALLEL_FOR
+#define XFRT_PARALLEL_FOR_IF(work)
+#define XFRT_PARALLEL_FOR_INTERLEAVED_IF(work)
 #endif
 
 /* ---- safetensors.c ------------------------------------------------------ */

@@ -217,9 +217,12 @@ def xfc_generate(xfc, xf, outdir, name):
 
 CC_VARIANTS = {
     # name: (compiler, extra flags)
-    "clang": ("clang", ["-O2", "-fopenmp"]),
+    # clang and gcc force every kernel's parallel loop on (XFRT_PAR_MIN_WORK=0):
+    # these small models would otherwise stay under the runtime's work
+    # threshold and the thread checks would not exercise any parallel path.
+    "clang": ("clang", ["-O2", "-fopenmp", "-DXFRT_PAR_MIN_WORK=0"]),
     "clang-native": ("clang", ["-O3", "-march=native", "-fopenmp"]),      # SPEC §1's build line
-    "gcc": ("gcc", ["-O2", "-fopenmp"]),
+    "gcc": ("gcc", ["-O2", "-fopenmp", "-DXFRT_PAR_MIN_WORK=0"]),
     "clang-noomp": ("clang", ["-O2"]),
     "gcc-noomp": ("gcc", ["-O2"]),
     "asan": ("clang", ["-O1", "-g", "-fopenmp", "-fsanitize=address,undefined", "-fno-omit-frame-pointer",
