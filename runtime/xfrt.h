@@ -41,13 +41,11 @@
 #define XFRT_PRAGMA(x) _Pragma(#x)
 #define XFRT_PRAGMA_EXPANDED(x) XFRT_PRAGMA(x)   /* expands macros in x first */
 #ifdef _OPENMP
-#define XFRT_PARALLEL_FOR XFRT_PRAGMA(omp parallel for schedule(static))
 #define XFRT_PARALLEL_FOR_IF(work) \
     XFRT_PRAGMA_EXPANDED(omp parallel for schedule(static) if ((work) >= XFRT_PAR_MIN_WORK))
 #define XFRT_PARALLEL_FOR_INTERLEAVED_IF(work) \
     XFRT_PRAGMA_EXPANDED(omp parallel for schedule(static, 1) if ((work) >= XFRT_PAR_MIN_WORK))
 #else
-#define XFRT_PARALLEL_FOR
 #define XFRT_PARALLEL_FOR_IF(work)
 #define XFRT_PARALLEL_FOR_INTERLEAVED_IF(work)
 #endif
