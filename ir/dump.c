@@ -10,12 +10,14 @@ static const char *path_base(const char *p)
     return s ? s + 1 : p ? p : "?";
 }
 
+/* "n" for the tokens of the call, "k<s>" for a MoD stream, "a<s>" for MoE assignments */
 static void rows_name(const XfGraph *g, int s, char *buf, size_t n)
 {
-    const XfStream *st = &g->streams[s];
-    snprintf(buf, n, "%s%d", st->kind == XF_STREAM_TOKENS ? "n" : st->kind == XF_STREAM_MOD ? "k" : "a", s);
-    if (st->kind == XF_STREAM_TOKENS)
+    XfStreamKind kind = g->streams[s].kind;
+    if (kind == XF_STREAM_TOKENS)
         snprintf(buf, n, "n");
+    else
+        snprintf(buf, n, "%c%d", kind == XF_STREAM_MOD ? 'k' : 'a', s);
 }
 
 void ir_shape_str(const XfGraph *g, const XfShape *s, XfDtype dt, char *buf, size_t n)

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "passes/passes.h"
+#include "runtime/xfrt.h"
 #include "xf_test_models.h"
 
 static XfGraph *lower_mixed(int mod_at, XfRatio mod_cap, XfRatio moe_cap)
@@ -251,6 +252,29 @@ static void many_routed_sublayers(void **state)
     free(blocks);
 }
 
+/* ir_node_bytes (what memplan reserves) and XFRT_ROUTE_BYTES (what the
+ * runtime carves) describe the same routing table; ir/ may not include the
+ * runtime header, so this test keeps the two formulas equal. */
+static void route_bytes_match_runtime(void **state)
+{
+    (void)state;
+    XfGraph *g = lower_mixed(-1, (XfRatio){1, 1}, (XfRatio){0, 1});
+    XfPassCtx cx = {0};
+    assert_true(run_all(g, &cx));
+    int routes = 0;
+    for (XfId id = 1; id <= g->n_nodes; id++) {
+        const XfNode *x = &g->nodes[id];
+        if (x->op != XF_OP_MOE_ROUTE)
+            continue;
+        assert_int_equal(ir_node_bytes(g, id),
+                         XFRT_ROUTE_BYTES(x->shape.dim[0], x->attr.experts, x->attr.top_k));
+        routes++;
+    }
+    assert_int_equal(routes, 3);
+    pass_ctx_free(&cx);
+    ir_graph_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -262,6 +286,7 @@ int main(void)
         cmocka_unit_test(stats_predict_routed_flops),
         cmocka_unit_test(dump_is_stable_and_names_lines),
         cmocka_unit_test(many_routed_sublayers),
+        cmocka_unit_test(route_bytes_match_runtime),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
