@@ -200,7 +200,6 @@ static XfId block(Lower *L, int b, const XfBlockInst *bi, XfId x, XfId pos)
         label(L, "mod.gather");
         xt = op(L, XF_OP_GATHER, bi->mod_loc, NULL, 2, x, idx);
         pos = op(L, XF_OP_GATHER, bi->mod_loc, NULL, 2, pos, idx);
-        g->has_mod = true;
     }
     XfId y = xt;
     for (int s = 0; s < bi->n_subs; s++) {

@@ -155,18 +155,3 @@ int64_t ir_node_bytes(const XfGraph *g, XfId id)
     }
     return 4 * ir_shape_elems(&n->shape);
 }
-
-uint32_t *ir_uses_build(const XfGraph *g)
-{
-    uint32_t *uses = xf_xcalloc(g->n_nodes + 1, sizeof *uses);
-    for (XfId id = 1; id <= g->n_nodes; id++) {
-        const XfNode *n = &g->nodes[id];
-        if (n->flags & XF_NODE_DEAD)
-            continue;
-        for (int i = 0; i < n->n_in; i++)
-            uses[n->in[i]]++;
-        if (n->flags & XF_NODE_OUTPUT)
-            uses[id]++;
-    }
-    return uses;
-}

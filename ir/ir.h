@@ -123,7 +123,6 @@ typedef struct {
     int64_t     vocab, dim, context;
     int32_t     n_layers_kv;    /* number of attention KV-cache slots */
     bool        has_decode;     /* false when any attention is bidirectional */
-    bool        has_mod;
     XfId        logits;         /* the output node */
     int32_t     cur_block, cur_sub;   /* stamped on new nodes by ir_node_add (lowering sets them) */
     const char *cur_label;
@@ -151,8 +150,6 @@ XfNode  *ir_node(XfGraph *g, XfId id);
 int64_t  ir_shape_elems(const XfShape *s);           /* at the bound */
 bool     ir_shape_equal(const XfShape *a, const XfShape *b);   /* field by field, not memcmp */
 int64_t  ir_node_bytes(const XfGraph *g, XfId id);   /* buffer size at the bound */
-/* Use counts, built on request: uses[id] = number of live users (+1 for outputs). */
-uint32_t *ir_uses_build(const XfGraph *g);
 
 /* ---- shape.c ------------------------------------------------------------ */
 /* The stream a STREAM op defines (0 if none), and a stream's current bound:

@@ -14,8 +14,6 @@ void xf_diag_init(XfDiag *d, const char *path, const char *src, size_t src_len, 
     d->max_errors = 20;
 }
 
-bool xf_diag_full(const XfDiag *d) { return d->n_errors >= d->max_errors; }
-
 static void show_line(XfDiag *d, XfLoc loc)
 {
     if (!d->src || loc.line == 0)

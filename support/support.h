@@ -102,7 +102,6 @@ void xf_diag_init(XfDiag *d, const char *path, const char *src, size_t src_len, 
 /* Prints "path:line:col: error: msg", the source line and a caret. */
 void xf_diag_error(XfDiag *d, XfLoc loc, const char *fmt, ...) XF_PRINTF(3, 4);
 void xf_diag_note(XfDiag *d, XfLoc loc, const char *fmt, ...) XF_PRINTF(3, 4);
-bool xf_diag_full(const XfDiag *d);   /* true once max_errors were reported */
 
 /* Bugs in xfc (not user errors) */
 XF_NORETURN void xf_internal_error(const char *file, int line, const char *what);
