@@ -4,6 +4,7 @@
 #   scripts/demo.sh [examples/MODEL.xf] [generate options...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/setup-debian.sh --check > /dev/null
 model=${1:-examples/llama.xf}
 shift || true
 jobs=$(nproc 2>/dev/null || echo 2)

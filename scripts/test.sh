@@ -5,6 +5,7 @@
 # summary closes the output.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/setup-debian.sh --check
 jobs=2
 export XF_TEST_JOBS=$jobs
 
@@ -20,6 +21,6 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
     ctest --test-dir build-asan -L 'unit|diag|golden' -j"$jobs" --output-on-failure
 
 echo "== full suite (gcc)"
-CC=gcc cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DXF_WERROR=ON > /dev/null
+CC=gcc cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DXF_WERROR=ON -DXF_REQUIRE_TORCH=ON > /dev/null
 cmake --build build-test -j"$jobs"
 ctest --test-dir build-test -j"$jobs" --output-on-failure

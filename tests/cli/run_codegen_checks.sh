@@ -37,8 +37,11 @@ for cc in clang gcc; do
         $cc $flags $omp -march=native -c "$tmp/$na.c" -o "$tmp/a.o"
     done
 done
-echo "cross: clang --target=aarch64-linux-gnu"
-clang $flags --target=aarch64-linux-gnu -fopenmp -c "$tmp/$na.c" -o "$tmp/a-arm.o"
+# clang finds libc6-dev-arm64-cross's headers only when told where they are
+# (or when an aarch64 GCC is installed): pass the sysroot explicitly.
+sysroot=${XF_AARCH64_SYSROOT:-/usr/aarch64-linux-gnu}
+echo "cross: clang --target=aarch64-linux-gnu --sysroot=$sysroot"
+clang $flags --target=aarch64-linux-gnu --sysroot="$sysroot" -fopenmp -c "$tmp/$na.c" -o "$tmp/a-arm.o"
 file_type=$(od -An -tx1 -j18 -N2 "$tmp/a-arm.o" | tr -d ' ')
 [ "$file_type" = "b700" ] || { echo "FAIL: not an aarch64 object (e_machine $file_type)"; exit 1; }
 cat > "$tmp/two.c" <<C

@@ -10,7 +10,7 @@ set(XF_NUMERIC_DIR ${CMAKE_CURRENT_LIST_DIR})
 set(XF_REFERENCE_DIR ${CMAKE_CURRENT_LIST_DIR}/../reference)
 set(XF_NUMERIC_WORK ${CMAKE_BINARY_DIR}/numeric)
 
-if(NOT DEFINED XF_HAVE_TORCH)
+if(NOT XF_HAVE_TORCH)   # probe again until it succeeds (torch may be installed later)
   execute_process(COMMAND ${XF_TORCH_PYTHON} -c "import torch, numpy"
                   RESULT_VARIABLE xf_torch_rc OUTPUT_QUIET ERROR_QUIET)
   if(xf_torch_rc EQUAL 0)
@@ -20,6 +20,11 @@ if(NOT DEFINED XF_HAVE_TORCH)
   endif()
 endif()
 
+option(XF_REQUIRE_TORCH "Fail to configure when the numeric tests cannot run" OFF)
+if(NOT XF_HAVE_TORCH AND XF_REQUIRE_TORCH)
+  message(FATAL_ERROR "numeric tests: ${XF_TORCH_PYTHON} cannot import torch and numpy "
+                      "(Debian: python3-torch python3-numpy; bash scripts/setup-debian.sh installs them)")
+endif()
 if(NOT XF_HAVE_TORCH)
   message(STATUS "numeric tests: ${XF_TORCH_PYTHON} cannot import torch; numeric tests not registered")
   return()
