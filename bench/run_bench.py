@@ -315,16 +315,62 @@ def flops_per_token(stats):
     sys.exit("no total row in xfc --stats output:\n" + stats)
 
 
-def machine(cc):
-    model = "?"
+def _cpuinfo():
+    """The first processor's fields of /proc/cpuinfo (x86 and aarch64 name them differently)."""
+    info = {}
     with open("/proc/cpuinfo") as f:
         for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return dict(nproc=os.cpu_count(), cpu=model, torch=torch.__version__,
+            if not line.strip():
+                if info:
+                    break
+                continue
+            k, _, v = line.partition(":")
+            info.setdefault(k.strip(), v.strip())
+    return info
+
+
+def _llc():
+    """Size and level of the last-level cache, from sysfs (e.g. "32 MiB L3")."""
+    base = "/sys/devices/system/cpu/cpu0/cache"
+    best = None
+    for d in sorted(os.listdir(base)) if os.path.isdir(base) else []:
+        try:
+            level = int(open(os.path.join(base, d, "level")).read())
+            size = open(os.path.join(base, d, "size")).read().strip()
+            kind = open(os.path.join(base, d, "type")).read().strip()
+        except (OSError, ValueError):
+            continue
+        if kind != "Instruction" and (best is None or level > best[0]):
+            best = (level, size)
+    if best is None:
+        return "?"
+    size = best[1]
+    if size.endswith("K") and int(size[:-1]) % 1024 == 0:
+        size = "%d MiB" % (int(size[:-1]) // 1024)
+    elif size.endswith("K"):
+        size = size[:-1] + " KiB"
+    return "%s L%d" % (size, best[0])
+
+
+def machine(cc):
+    """What a reader needs beside a figure: CPU, vector ISA, cores, last-level cache, date."""
+    ci = _cpuinfo()
+    flags = set((ci.get("flags") or ci.get("Features") or "").split())
+    isa = [f for f in ("avx512f", "avx512bw", "avx512vl", "avx2", "fma", "asimd", "sve")
+           if f in flags]
+    model = ci.get("model name") or ci.get("CPU part", "?")
+    if "cpu family" in ci:
+        model += " (family %s, model %s)" % (ci["cpu family"], ci.get("model", "?"))
+    return dict(date=time.strftime("%Y-%m-%d"), cpu=model, isa=" ".join(isa) or "none of note",
+                nproc=os.cpu_count(), llc=_llc(), torch=torch.__version__,
                 cc=sh([cc, "--version"]).splitlines()[0],
                 loadavg=open("/proc/loadavg").read().split()[:3])
+
+
+def machine_line(info):
+    return "machine: %s; ISA %s; %d cpus; LLC %s; %s; torch %s; measured %s" % (
+        info["cpu"], info["isa"], info["nproc"], info["llc"], info["cc"], info["torch"],
+        info["date"])
 
 
 def time_torch(tm, tokens, n, prompt, steps, reps, budget):
@@ -418,6 +464,7 @@ def main():
     workdir = args.keep or tempfile.mkdtemp(prefix="xfbench.")
     os.makedirs(workdir, exist_ok=True)
     info = machine(args.cc)
+    print(machine_line(info), flush=True)
     print("# %s, %d cpus; torch %s (matmul: %s); %s; load %s" % (
         info["cpu"], info["nproc"], info["torch"], args.torch_matmul, info["cc"],
         " ".join(info["loadavg"])), flush=True)
@@ -508,6 +555,7 @@ def main():
             r[impl]["decode_of_read_bw"] = r[impl]["decode_weight_gb_s"] / roof["read_gb_s"]
 
     print()
+    print(machine_line(info))
     print("prefill: one forward over %d tokens; decode: %d steps after a %d-token prompt; "
           "best of %d rounds x %d runs" % (n, steps, prompt, args.rounds, args.reps))
     hdr = "%-6s %-8s %7s %11s %11s %6s %9s %9s %6s %6s %5s" % (
