@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Hostile but valid inputs: compile time that must not grow with context,
+# outputs that a failed compile must leave alone, odd input paths.
+#   run_hardening.sh XFC
+set -uo pipefail
+xfc=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0; passes=0
+check() {   # check NAME CONDITION...
+    local name=$1; shift
+    if "$@"; then passes=$((passes + 1)); else echo "FAIL: $name"; fails=$((fails + 1)); fi
+}
+out() { "$xfc" "$@" > "$tmp/stdout" 2> "$tmp/stderr"; echo $? > "$tmp/rc"; }
+rc() { [ "$(cat "$tmp/rc")" = "$1" ]; }
+has() { grep -q -- "$1" "$tmp/$2"; }
+
+# ---- compile time does not depend on context (stats use closed forms) ------
+# 8 attention layers over a billion positions: a loop over positions takes
+# minutes; the timeout fails the test long before that.
+cat > "$tmp/ctx.xf" <<'XF'
+model bigctx {
+  vocab = 64
+  dim = 64
+  context = 1000000000
+  block b { attention(heads = 2, window = 1000) ffn(hidden = 64) }
+  block c { attention(heads = 2) ffn(hidden = 64) }
+  block d { attention(heads = 2, bidirectional = true, window = 7) }
+  layers { b * 3 c * 3 d * 2 }
+}
+XF
+timeout 10 "$xfc" "$tmp/ctx.xf" --stats > "$tmp/stdout" 2> "$tmp/stderr"; echo $? > "$tmp/rc"
+check "context 1e9: --stats within 10 s" rc 0
+check "context 1e9: stats printed" has "^total" stdout
+
+echo "hardening: $passes passed, $fails failed"
+[ "$fails" = 0 ]
