@@ -33,5 +33,21 @@ timeout 10 "$xfc" "$tmp/ctx.xf" --stats > "$tmp/stdout" 2> "$tmp/stderr"; echo $
 check "context 1e9: --stats within 10 s" rc 0
 check "context 1e9: stats printed" has "^total" stdout
 
+# ---- float settings at the edges of fp32 give C that builds -----------------
+cat > "$tmp/edge.xf" <<'XF'
+model edge {
+  vocab = 64
+  dim = 64
+  context = 16
+  norm = rmsnorm(eps = 1.18e-38)
+  block b { attention(heads = 4, rope = 3.4e38) ffn(hidden = 64, norm = layernorm(eps = 3.4e38)) }
+  layers { b mod(capacity = 0.5, decode_threshold = -3.4e38) b mod(capacity = 0.5, decode_threshold = 0) b }
+}
+XF
+out "$tmp/edge.xf" -o "$tmp/edge.c"; check "fp32 edge values accepted" rc 0
+for cc in clang gcc; do
+    check "fp32 edge values: $cc builds" $cc -std=c11 -Wall -Wextra -pedantic -Werror -fsyntax-only "$tmp/edge.c"
+done
+
 echo "hardening: $passes passed, $fails failed"
 [ "$fails" = 0 ]
