@@ -368,7 +368,7 @@ static void test_setting_errors(void **state)
     err_is(with_model("  norm = rmsnorm(eps = 0)\n  layers { ffn(hidden = 1) }\n"),
            "t.xf:5:24: error: eps must be a positive number, got 0\n");
     err_is(with_model("  norm = rmsnorm(eps = 1e999)\n  layers { ffn(hidden = 1) }\n"),
-           "t.xf:5:24: error: eps 1e999 is out of range\n");
+           "t.xf:5:24: error: eps 1e999 is too large for fp32 (largest magnitude 3.40282347e+38)\n");
     err_is(with_model("  norm = none(eps = 1)\n  layers { ffn(hidden = 1) }\n"),
            "t.xf:5:15: error: unknown parameter 'eps': none takes no parameters\n");
     err_is(with_model("  norm = layernorm(epsilon = 1)\n  layers { ffn(hidden = 1) }\n"),
