@@ -76,6 +76,43 @@ static const char *base_name(const char *p)
     return s ? s + 1 : p;
 }
 
+/* Text from outside (paths, the command line) inside a generated comment:
+ * printable ASCII is kept, except that "*\/" could end the comment and "??"
+ * start a trigraph; other bytes (newlines included) are written as \ooo. */
+static char *comment_text(const char *s)
+{
+    XfStrBuf sb = {0};
+    xf_sb_putn(&sb, "", 0);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '*' && p[1] == '/')
+            xf_sb_puts(&sb, "*\\");
+        else if (*p == '?' && p[1] == '?')
+            xf_sb_puts(&sb, "?\\");
+        else if (*p < 0x20 || *p >= 0x7f || *p == '\\')
+            xf_sb_printf(&sb, "\\%03o", *p);
+        else
+            xf_sb_putn(&sb, (const char *)p, 1);
+    }
+    return sb.data;
+}
+
+/* The inside of a C string literal naming s: '"', '\\', '?' (trigraphs) and
+ * every byte outside printable ASCII escaped, so #line names exactly s. */
+static char *c_string_text(const char *s)
+{
+    XfStrBuf sb = {0};
+    xf_sb_putn(&sb, "", 0);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\' || *p == '?')
+            xf_sb_printf(&sb, "\\%c", *p);
+        else if (*p < 0x20 || *p >= 0x7f)
+            xf_sb_printf(&sb, "\\%03o", *p);
+        else
+            xf_sb_putn(&sb, (const char *)p, 1);
+    }
+    return sb.data;
+}
+
 static void emit_comment_for(CgCtx *c, XfId id)
 {
     const XfGraph *g = c->g;
@@ -90,7 +127,7 @@ static void emit_comment_for(CgCtx *c, XfId id)
             x->block >= 0 ? cg_fmt(c, "  b%d", x->block) : "",
             x->sub >= 0 ? cg_fmt(c, ".s%d", x->sub) : "", x->label ? cg_fmt(c, " %s", x->label) : "");
     if (c->opt->line_directives && x->loc.line)
-        cw_line(c->w, "#line %u \"%s\"", x->loc.line, c->g->src_path);
+        cw_line(c->w, "#line %u \"%s\"", x->loc.line, c->src_path_lit);
 }
 
 static void emit_run(CgCtx *c)
@@ -113,7 +150,7 @@ static void emit_run(CgCtx *c)
             emit_comment_for(c, id);
         emitters[x->op](c, id);
         if (c->opt->line_directives && x->loc.line && x->op != XF_OP_WEIGHT)
-            cw_line(w, "#line %ld \"%s\"", w->line + 2, c->out_base);
+            cw_line(w, "#line %ld \"%s\"", w->line + 2, c->out_base_lit);
     }
     cw_close(w, NULL);
 }
@@ -307,28 +344,31 @@ static void emit_api(CgCtx *c)
     cw_close(w, NULL);
 }
 
-static bool is_c_keyword(const char *s)
+/* The name of the header, as the C file #includes it: a header name has no
+ * escapes, so bytes it cannot hold make the output name unusable. */
+static bool include_name_ok(const char *base, char *err, size_t err_size)
 {
-    static const char *const kw[] = {
-        "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else",
-        "enum", "extern", "float", "for", "goto", "if", "inline", "int", "long", "register",
-        "restrict", "return", "short", "signed", "sizeof", "static", "struct", "switch",
-        "typedef", "union", "unsigned", "void", "volatile", "while", "main", NULL};
-    for (int i = 0; kw[i]; i++)
-        if (!strcmp(s, kw[i]))
-            return true;
-    return s[0] == '_' || !strncmp(s, "xf", 2);
+    for (const unsigned char *p = (const unsigned char *)base; *p; p++)
+        if (*p == '"' || *p == '\\' || *p < 0x20 || *p == 0x7f || (*p == '?' && p[1] == '?')) {
+            snprintf(err, err_size, "output file name '%s' cannot be #included by the generated C "
+                     "(it contains '\"', '\\', '?\?' or a control character)", base);
+            return false;
+        }
+    return true;
 }
 
-bool cg_model_write(const XfGraph *g, const char *out_c, const XfCgOptions *opt, char *err,
-                    size_t err_size)
+bool cg_model_emit(const XfGraph *g, const char *out_c, const XfCgOptions *opt, XfStrBuf *c_text,
+                   XfStrBuf *h_text, char *err, size_t err_size)
 {
     XF_ASSERT(g->plan.done);
-    if (is_c_keyword(g->model_name)) {
-        snprintf(err, err_size, "model name '%s' cannot be a C identifier prefix (a C keyword, "
-                 "main, or starting with '_' or 'xf')", g->model_name);
+    const char *out_base = base_name(out_c);
+    size_t ob_len = strlen(out_base);
+    if (ob_len < 3 || strcmp(out_base + ob_len - 2, ".c") != 0) {
+        snprintf(err, err_size, "output file name '%s' does not end in .c", out_base);
         return false;
     }
+    if (!include_name_ok(out_base, err, err_size))
+        return false;
     /* the runtime takes sizes as int; refuse what does not fit rather than truncate */
     for (XfId id = 1; id <= g->n_nodes; id++) {
         const XfNode *x = &g->nodes[id];
@@ -342,15 +382,18 @@ bool cg_model_write(const XfGraph *g, const char *out_c, const XfCgOptions *opt,
             }
     }
     CWriter w = {0};
-    CgCtx c = {.g = g, .opt = opt, .w = &w, .name = g->model_name, .src_base = base_name(g->src_path),
-                .out_base = base_name(out_c)};
+    char *src_base = comment_text(base_name(g->src_path)), *src_lit = c_string_text(g->src_path);
+    char *out_lit = c_string_text(out_base);
+    char *cmdline = comment_text(opt->command_line ? opt->command_line : "xfc");
+    CgCtx c = {.g = g, .opt = opt, .w = &w, .name = g->model_name, .src_base = src_base,
+               .src_path_lit = src_lit, .out_base = out_base, .out_base_lit = out_lit};
     c.weight_index = xf_xmalloc((g->n_nodes + 1) * sizeof *c.weight_index);
     int k = 0;
     for (XfId id = 0; id <= g->n_nodes; id++)
         c.weight_index[id] = id && g->nodes[id].op == XF_OP_WEIGHT ? k++ : -1;
 
     cw_line(&w, "/* %s.c - generated by xfc %s from %s; do not edit.", c.name, XF_VERSION, c.src_base);
-    cw_line(&w, " *   %s", opt->command_line ? opt->command_line : "xfc");
+    cw_line(&w, " *   %s", cmdline);
     cw_line(&w, " * Model %s: vocab %lld, dim %lld, context %lld.  Standalone C11: needs libc, libm",
             c.name, (long long)g->vocab, (long long)g->dim, (long long)g->context);
     cw_line(&w, " * and, optionally, OpenMP (-fopenmp; OMP_NUM_THREADS). */");
@@ -377,19 +420,33 @@ bool cg_model_write(const XfGraph *g, const char *out_c, const XfCgOptions *opt,
     cw_blank(&w);
     emit_api(&c);
 
-    XfStrBuf h = {0};
-    emit_header(&c, &h);
+    emit_header(&c, h_text);
+    *c_text = w.buf;
+    free(c.weight_index);
+    free(src_base);
+    free(src_lit);
+    free(out_lit);
+    free(cmdline);
+    return true;
+}
+
+bool cg_model_write(const XfGraph *g, const char *out_c, const XfCgOptions *opt, char *err,
+                    size_t err_size)
+{
+    XfStrBuf c_text = {0}, h_text = {0};
+    if (!cg_model_emit(g, out_c, opt, &c_text, &h_text, err, err_size))
+        return false;
     size_t n = strlen(out_c);
     char *out_h = xf_xmalloc(n + 1);
     memcpy(out_h, out_c, n + 1);
     out_h[n - 1] = 'h';
-    bool ok = xf_write_file_atomic(out_h, h.data, h.len, err, err_size) &&
-              xf_write_file_atomic(out_c, w.buf.data, w.buf.len, err, err_size);
-    if (!ok)
-        remove(out_h);
+    /* both files or neither: an existing OUT.h or OUT.c survives any failure */
+    const char *paths[2] = {out_h, out_c};
+    const void *data[2] = {h_text.data, c_text.data};
+    size_t sizes[2] = {h_text.len, c_text.len};
+    bool ok = xf_write_files_atomic(2, paths, data, sizes, err, err_size);
     free(out_h);
-    xf_sb_free(&h);
-    cw_free(&w);
-    free(c.weight_index);
+    xf_sb_free(&h_text);
+    xf_sb_free(&c_text);
     return ok;
 }
