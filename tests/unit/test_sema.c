@@ -376,7 +376,7 @@ static void test_setting_errors(void **state)
     err_is(with_model("  norm = \"rms\"\n  layers { ffn(hidden = 1) }\n"),
            "t.xf:5:10: error: norm must be one of rmsnorm, layernorm or none, got the string \"rms\"\n");
     err_is("model int { vocab = 4 dim = 4 context = 4 layers { ffn(hidden = 1) } }",
-           "t.xf:1:7: error: model name 'int' is reserved in C (it prefixes the generated C API)\n");
+           "t.xf:1:7: error: model name 'int' is a C keyword (the model name is the C type and API prefix of the generated code)\n");
     err_is("model m { vocab = 4 dim = 4 context = 4 }",
            "t.xf:1:7: error: model 'm' has no layers section\n");
     err_is(with_model("  layers { ffn(hidden = 1) }\n  layers { ffn(hidden = 2) }\n"),
