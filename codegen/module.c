@@ -371,10 +371,9 @@ bool cg_model_emit(const XfGraph *g, const char *out_c, const XfCgOptions *opt, 
         const XfNode *x = &g->nodes[id];
         for (int i = 0; i < x->shape.rank; i++)
             if (x->shape.dim[i] > INT32_MAX) {
-                snprintf(err, err_size, "%s:%u:%u: t%u %s%s%s has a dimension of %lld, more than "
-                         "the generated code supports (2147483647)", g->src_path, x->loc.line,
-                         x->loc.col, id, xf_op_info[x->op].name, x->attr.name ? " " : "",
-                         x->attr.name ? x->attr.name : "", (long long)x->shape.dim[i]);
+                snprintf(err, err_size, "%s:%u:%u: a tensor of this sublayer has a dimension "
+                         "of %lld, more than the generated code supports (2147483647)",
+                         g->src_path, x->loc.line, x->loc.col, (long long)x->shape.dim[i]);
                 return false;
             }
     }

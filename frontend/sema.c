@@ -98,7 +98,7 @@ static void check_settings(XfSema *s, const XfAstModel *am, XfModelDesc *m)
     int64_t *sizes[3] = {&s->vocab, &s->dim, &s->context};
     for (int i = SET_VOCAB; i <= SET_CONTEXT; i++) {
         if (set[i])
-            fe_sema_get_int(s, setting_names[i], set[i]->loc, set[i]->value, sizes[i]);
+            fe_sema_get_c_int(s, setting_names[i], set[i]->loc, set[i]->value, sizes[i]);
         else
             fe_sema_error(s, am->loc, "model '%s' is missing required setting '%s'", am->name,
                           setting_names[i]);

@@ -59,6 +59,20 @@ bool fe_sema_get_int(XfSema *s, const char *what, XfLoc nloc, const XfAstValue *
     return true;
 }
 
+bool fe_sema_get_c_int(XfSema *s, const char *what, XfLoc nloc, const XfAstValue *v, int64_t *out)
+{
+    int64_t x;
+    if (!fe_sema_get_int(s, what, nloc, v, &x))
+        return false;
+    if (x > XF_C_INT_MAX) {
+        fe_sema_error(s, v->loc, "%s %s is too large: the generated C passes it as an int (at "
+                      "most %d)", what, describe(s, v), XF_C_INT_MAX);
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
 bool fe_sema_get_bool(XfSema *s, const char *what, XfLoc nloc, const XfAstValue *v, bool *out)
 {
     if (!v) {

@@ -41,8 +41,10 @@ bool pass_topk_plan(XfGraph *g, XfPassCtx *cx)
                     g->arena, "dropless: sorted by expert into T * top_k = %lld * %lld = %lld rows",
                     (long long)T, (long long)K, (long long)all);
             } else {
-                int64_t C = xf_ratio_ceil_mul(c, T * K, E), kept = E * C;
+                int64_t C = xf_ratio_ceil_mul(c, T * K, E), kept;
                 XF_ASSERT(C >= 0);
+                if (xf_mul_overflow(E, C, &kept))   /* a capacity far above 1: all are kept */
+                    kept = all;
                 st->bound = kept < all ? kept : all;
                 st->derivation = xf_arena_printf(
                     g->arena,

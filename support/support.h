@@ -127,7 +127,9 @@ typedef struct {
 bool xf_ratio_parse(const char *text, XfRatio *out);
 /* ceil(r * a / b) computed exactly; returns -1 on overflow. */
 int64_t xf_ratio_ceil_mul(XfRatio r, int64_t a, int64_t b);
-/* Overflow-checked products for shapes and counts. */
+/* Overflow-checked products and sums for shapes, sizes and counts: true on
+ * overflow (then *out is unspecified). */
 bool xf_mul_overflow(int64_t a, int64_t b, int64_t *out);
+bool xf_add_overflow(int64_t a, int64_t b, int64_t *out);
 
 #endif
