@@ -23,8 +23,8 @@ bool pass_topk_plan(XfGraph *g, XfPassCtx *cx)
         if (st->kind == XF_STREAM_MOD) {
             int64_t k = xf_ratio_ceil_mul(c, T, 1);
             if (k < 1 || k > T) {
-                fprintf(cx->err, "%s:%u:%u: error: MoD capacity gives k = %lld of %lld tokens\n",
-                        g->src_path, def->loc.line, def->loc.col, (long long)k, (long long)T);
+                pass_error(cx, g, def->loc, "MoD capacity gives k = %lld of %lld tokens",
+                           (long long)k, (long long)T);
                 return false;
             }
             st->bound = k;

@@ -100,5 +100,15 @@ for cc in clang gcc; do
     check "odd path: $cc reports the #line at the .xf, line $n" bash -c '[[ "$1" == *"$2:$3:"*xf_line_probe* ]]' _ "$diag" "$xf" "$n"
 done
 
+# ---- a huge line or name gives a few hundred bytes of stderr, not megabytes ---
+python3 - "$tmp/long.xf" <<'PY'
+import sys
+open(sys.argv[1], "w").write("model m { vocab = 4 dim = 4 context = 4 " + " " * 3000000 +
+    "layers { ffn(hidden = 4, act = " + "z" * 2000000 + ") } }\n")
+PY
+out "$tmp/long.xf"; check "long line: exit 1" rc 1
+check "long line: located" has "long.xf:1:3000072: error: unknown activation" stderr
+check "long line: under 2 KB of stderr" [ "$(wc -c < "$tmp/stderr")" -lt 2000 ]
+
 echo "hardening: $passes passed, $fails failed"
 [ "$fails" = 0 ]
