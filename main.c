@@ -138,7 +138,7 @@ static int compile(const Options *o, const char *src, size_t len, const char *cm
     XfGraph *g = fe_model_lower(m, o->input);
     xf_arena_free(session);
     int rc = 1;
-    XfPassCtx cx = {.err = stderr, .dump_out = stdout, .verify = o->verify};
+    XfPassCtx cx = {.err = stderr, .diag = &d, .dump_out = stdout, .verify = o->verify};
     if (o->dump_ir && *o->dump_ir)
         cx.dump_after = o->dump_ir;
     if (o->verify && !ir_verify(g, stderr)) {

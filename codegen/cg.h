@@ -25,8 +25,10 @@ typedef struct {
     const XfCgOptions *opt;
     CWriter           *w;
     const char        *name;     /* model name = API prefix */
-    const char        *src_base; /* basename of the .xf file */
-    const char        *out_base; /* basename of the .c being written, for #line */
+    const char        *src_base; /* basename of the .xf file, safe inside a comment */
+    const char        *src_path_lit;  /* the .xf path, escaped for a string literal (#line) */
+    const char        *out_base; /* basename of the .c being written */
+    const char        *out_base_lit;  /* the same, escaped for #line */
     int32_t           *weight_index;  /* [n_nodes+1]: slot in m->w[], -1 if not a weight */
     char               ring[16][48];  /* short names handed out by cg_fmt */
     int                ring_next;

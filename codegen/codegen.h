@@ -12,6 +12,11 @@ typedef struct {
 /* Writes out_c (which must end in .c) and the header beside it, both
  * atomically; on failure neither is left behind and err says why.  The graph
  * must have been through the whole pipeline (memory plan done). */
+/* The same text, in memory: c_text and h_text (empty on entry) receive the
+ * two files; out_c names the .c (its basename is #included and #line'd). */
+bool cg_model_emit(const XfGraph *g, const char *out_c, const XfCgOptions *opt, XfStrBuf *c_text,
+                   XfStrBuf *h_text, char *err, size_t err_size);
+
 bool cg_model_write(const XfGraph *g, const char *out_c, const XfCgOptions *opt, char *err,
                     size_t err_size);
 

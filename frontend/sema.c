@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "c_names.h"
 #include "sema.h"
 
 /* ---- the error queue ---------------------------------------------------- */
@@ -97,7 +98,7 @@ static void check_settings(XfSema *s, const XfAstModel *am, XfModelDesc *m)
     int64_t *sizes[3] = {&s->vocab, &s->dim, &s->context};
     for (int i = SET_VOCAB; i <= SET_CONTEXT; i++) {
         if (set[i])
-            fe_sema_get_int(s, setting_names[i], set[i]->loc, set[i]->value, sizes[i]);
+            fe_sema_get_c_int(s, setting_names[i], set[i]->loc, set[i]->value, sizes[i]);
         else
             fe_sema_error(s, am->loc, "model '%s' is missing required setting '%s'", am->name,
                           setting_names[i]);
@@ -145,27 +146,90 @@ static void check_settings(XfSema *s, const XfAstModel *am, XfModelDesc *m)
     m->position = s->position;
 }
 
-/* The model's name prefixes every symbol of the generated C API (SPEC 5), and
- * NAME.h includes <stdint.h> and <stddef.h>: a C keyword or a name those
- * headers (or the implementation) reserve would not compile. */
+/* ---- the model name ------------------------------------------------------ */
+
+/* The names the generated header derives from the model name (SPEC 5). */
+static const char *const api_suffixes[] = {
+    "_VOCAB", "_DIM", "_CONTEXT", "_OUT", "_N_WEIGHTS", "_ARENA_BYTES", "_KV_BYTES",
+    "_HAS_DECODE", "_ERR_ARG", "_ERR_TOKEN", "_ERR_FULL", "_ERR_NO_DECODE", "_open", "_close",
+    "_forward", "_decode", "_reset", NULL,
+};
+
+static int c_name_cmp(const void *key, const void *elem)
+{
+    return strcmp(key, ((const struct xf_c_name *)elem)->name);
+}
+
+/* The header that declares `name` (see tools/c_names.sh), or NULL. */
+static const char *c_name_header(const char *name)
+{
+    const void *hit = bsearch(name, xf_c_names, sizeof xf_c_names / sizeof xf_c_names[0],
+                              sizeof xf_c_names[0], c_name_cmp);
+    if (!hit)
+        return NULL;
+    return xf_c_name_headers[((const struct xf_c_name *)hit)->header];
+}
+
+/* The model's name is a C type (`typedef struct NAME NAME`) and the prefix of
+ * every API name in the generated C, which includes the C library headers
+ * listed in c_names.h.  What the generated code names itself is immune (it
+ * uses the reserved prefix xf, and no function body uses NAME after
+ * declaring a local); what cannot be made immune is refused here: C
+ * keywords (C11 and C23), identifiers reserved to the implementation, the
+ * prefix xf, main, and every name those headers declare, for NAME itself
+ * and for each API name made from it. */
 static void check_model_name(XfSema *s, const XfAstModel *am)
 {
-    static const char *const reserved[] = {
+    static const char *const keywords[] = {
         "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else",
         "enum", "extern", "float", "for", "goto", "if", "inline", "int", "long", "register",
         "restrict", "return", "short", "signed", "sizeof", "static", "struct", "switch",
-        "typedef", "union", "unsigned", "void", "volatile", "while", "bool", "true", "false",
-        "NULL", "offsetof", "size_t", "ptrdiff_t", "wchar_t", "max_align_t", "int8_t",
-        "int16_t", "int32_t", "int64_t", "uint8_t", "uint16_t", "uint32_t", "uint64_t",
-        "intptr_t", "uintptr_t", "intmax_t", "uintmax_t", NULL,
+        "typedef", "union", "unsigned", "void", "volatile", "while",
+        /* C23, and the C11 macros of <stdbool.h>, <stdalign.h>, <assert.h> ... */
+        "alignas", "alignof", "bool", "constexpr", "false", "nullptr", "static_assert",
+        "thread_local", "true", "typeof", "typeof_unqual", "noreturn", "complex", "imaginary",
+        "asm", NULL,
     };
     const char *n = am->name;
-    bool bad = n[0] == '_' && (n[1] == '_' || (n[1] >= 'A' && n[1] <= 'Z'));
-    for (int i = 0; !bad && reserved[i]; i++)
-        bad = strcmp(n, reserved[i]) == 0;
-    if (bad)
-        fe_sema_error(s, am->loc, "model name '%s' is reserved in C (it prefixes the generated "
-                      "C API)", n);
+    for (int i = 0; keywords[i]; i++)
+        if (strcmp(n, keywords[i]) == 0) {
+            fe_sema_error(s, am->loc, "model name '%s' is a C keyword (the model name is the C "
+                          "type and API prefix of the generated code)", n);
+            return;
+        }
+    if (n[0] == '_') {
+        fe_sema_error(s, am->loc, "model name '%s' is reserved in C: names that begin with '_' "
+                      "belong to the C implementation", n);
+        return;
+    }
+    if ((n[0] == 'x' || n[0] == 'X') && (n[1] == 'f' || n[1] == 'F')) {
+        fe_sema_error(s, am->loc, "model name '%s' begins with '%.2s': the generated C reserves "
+                      "names beginning with xf, in any case, for its own identifiers", n, n);
+        return;
+    }
+    if (strcmp(n, "main") == 0) {
+        fe_sema_error(s, am->loc, "model name 'main' cannot name a C type: the program that "
+                      "includes the generated header has a function main");
+        return;
+    }
+    const char *h = c_name_header(n);
+    if (h) {
+        fe_sema_error(s, am->loc, "model name '%s' collides with '%s' from %s, which the "
+                      "generated C includes", n, n, h);
+        return;
+    }
+    XfStrBuf api = {0};
+    for (int i = 0; api_suffixes[i]; i++) {
+        api.len = 0;
+        xf_sb_printf(&api, "%s%s", n, api_suffixes[i]);
+        if ((h = c_name_header(api.data)) != NULL) {
+            fe_sema_error(s, am->loc, "model name '%s' would make the API name '%s', which "
+                          "collides with '%s' from %s (the generated C includes it)", n,
+                          api.data, api.data, h);
+            break;
+        }
+    }
+    xf_sb_free(&api);
 }
 
 /* ---- blocks and layers -------------------------------------------------- */

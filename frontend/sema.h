@@ -46,6 +46,10 @@ void fe_sema_note(XfSema *s, XfLoc loc, const char *fmt, ...) XF_PRINTF(3, 4);
  * false after reporting an error at the value (at the name for a flag). */
 XfLoc fe_sema_value_loc(XfLoc nloc, const XfAstValue *v);
 bool  fe_sema_get_int(XfSema *s, const char *what, XfLoc nloc, const XfAstValue *v, int64_t *out);
+/* The same for a value the generated C passes as an int (a size, a window):
+ * at most XF_C_INT_MAX. */
+#define XF_C_INT_MAX 2147483647
+bool  fe_sema_get_c_int(XfSema *s, const char *what, XfLoc nloc, const XfAstValue *v, int64_t *out);
 bool  fe_sema_get_bool(XfSema *s, const char *what, XfLoc nloc, const XfAstValue *v, bool *out);
 bool  fe_sema_get_number(XfSema *s, const char *what, XfLoc nloc, const XfAstValue *v, double *out);
 /* An exact decimal >= 0 (a capacity); range checks are the caller's. */

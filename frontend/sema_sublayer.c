@@ -27,9 +27,10 @@ int fe_sema_sublayer_kind(const char *name)
 /* Where a found argument's value is (its name for a bare flag). */
 static XfLoc vloc(const XfAstArg *arg) { return fe_sema_value_loc(arg->loc, arg->value); }
 
+/* Every integer parameter of a sublayer reaches the generated C as an int. */
 static bool get_int(XfSema *s, const XfAstArg *arg, int64_t *out)
 {
-    return fe_sema_get_int(s, arg->name, arg->loc, arg->value, out);
+    return fe_sema_get_c_int(s, arg->name, arg->loc, arg->value, out);
 }
 
 static bool get_bool(XfSema *s, const XfAstArg *arg, bool *out)
@@ -139,6 +140,11 @@ static void check_attention(XfSema *s, const XfAstArg **f, XfLoc call_loc, XfSub
         check_window(s, f[A_WINDOW], out);
     if (f[A_BIAS])
         get_bool(s, f[A_BIAS], &out->u.attn.bias);
+    /* the query and KV widths are ints in the generated C too */
+    if (heads && hd && heads * hd > XF_C_INT_MAX)     /* both <= XF_C_INT_MAX: no overflow */
+        fe_sema_error(s, vloc(f[A_HD] ? f[A_HD] : f[A_HEADS]), "heads %lld * head_dim %lld = "
+                      "%lld is too large: the generated C passes it as an int (at most %d)",
+                      (long long)heads, (long long)hd, (long long)(heads * hd), XF_C_INT_MAX);
     out->u.attn.heads = heads;
     out->u.attn.kv_heads = kv;
     out->u.attn.head_dim = hd;
@@ -196,6 +202,11 @@ static void check_moe(XfSema *s, const XfAstArg **f, XfLoc call_loc, XfSublayerD
     if (f[M_TOPK] && get_int(s, f[M_TOPK], &top_k) && experts && top_k > experts)
         fe_sema_error(s, vloc(f[M_TOPK]), "top_k %lld is larger than experts %lld",
                       (long long)top_k, (long long)experts);
+    else if (top_k && s->context && top_k * s->context > XF_C_INT_MAX)  /* ints: no overflow */
+        fe_sema_error(s, vloc(f[M_TOPK]), "context %lld * top_k %lld = %lld expert assignments "
+                      "is too large: the generated C counts them in an int (at most %d)",
+                      (long long)s->context, (long long)top_k, (long long)(top_k * s->context),
+                      XF_C_INT_MAX);
     if (f[M_HIDDEN])
         get_int(s, f[M_HIDDEN], &hidden);
     get_act(s, f[M_ACT], &out->u.moe.act);

@@ -1,6 +1,7 @@
 /* sema_value.c - checking one parameter value, matching a call's arguments,
  * and the 64-bit size checks. */
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,20 @@ bool fe_sema_get_int(XfSema *s, const char *what, XfLoc nloc, const XfAstValue *
     return true;
 }
 
+bool fe_sema_get_c_int(XfSema *s, const char *what, XfLoc nloc, const XfAstValue *v, int64_t *out)
+{
+    int64_t x;
+    if (!fe_sema_get_int(s, what, nloc, v, &x))
+        return false;
+    if (x > XF_C_INT_MAX) {
+        fe_sema_error(s, v->loc, "%s %s is too large: the generated C passes it as an int (at "
+                      "most %d)", what, describe(s, v), XF_C_INT_MAX);
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
 bool fe_sema_get_bool(XfSema *s, const char *what, XfLoc nloc, const XfAstValue *v, bool *out)
 {
     if (!v) {
@@ -80,9 +95,18 @@ bool fe_sema_get_number(XfSema *s, const char *what, XfLoc nloc, const XfAstValu
                       describe(s, v));
         return false;
     }
-    double x = strtod(v->text, NULL);
-    if (!isfinite(x)) {
-        fe_sema_error(s, v->loc, "%s %s is out of range", what, describe(s, v));
+    /* The model computes in fp32 (SPEC 3) and the C names these values as
+     * float literals: refuse what fp32 cannot hold rather than emit an
+     * infinity, a flushed subnormal or a literal the C compiler rejects. */
+    double x = strtod(v->text, NULL), ax = fabs(x);
+    if (!isfinite(x) || ax > FLT_MAX) {
+        fe_sema_error(s, v->loc, "%s %s is too large for fp32 (largest magnitude %.9g)", what,
+                      describe(s, v), (double)FLT_MAX);
+        return false;
+    }
+    if (ax != 0 && ax < FLT_MIN) {
+        fe_sema_error(s, v->loc, "%s %s is too small for fp32 (smallest normal magnitude %.9g, "
+                      "or 0)", what, describe(s, v), (double)FLT_MIN);
         return false;
     }
     *out = x;

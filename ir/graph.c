@@ -132,7 +132,8 @@ int64_t ir_shape_elems(const XfShape *s)
 {
     int64_t e = 1;
     for (int i = 0; i < s->rank; i++)
-        e *= s->dim[i];
+        if (xf_mul_overflow(e, s->dim[i], &e))
+            return INT64_MAX;
     return e;
 }
 
@@ -150,8 +151,14 @@ int64_t ir_node_bytes(const XfGraph *g, XfId id)
 {
     const XfNode *n = &g->nodes[id];
     if (n->dtype == XF_ROUTE) {
-        int64_t rows = n->shape.dim[0], E = n->attr.experts, k = n->attr.top_k;
-        return 4 * (E + 1 + 3 * rows * k + rows * E);   /* XFRT_ROUTE_BYTES */
+        int64_t rows = n->shape.dim[0], E = n->attr.experts, k = n->attr.top_k, a, b, sum;
+        /* XFRT_ROUTE_BYTES: 4 * (E + 1 + 3 * rows * k + rows * E) */
+        if (xf_mul_overflow(rows, k, &a) || xf_mul_overflow(a, 3, &a) ||
+            xf_mul_overflow(rows, E, &b) || xf_add_overflow(a, b, &sum) ||
+            xf_add_overflow(sum, E + 1, &sum) || xf_mul_overflow(sum, 4, &sum))
+            return INT64_MAX;
+        return sum;
     }
-    return 4 * ir_shape_elems(&n->shape);
+    int64_t e = ir_shape_elems(&n->shape), bytes;
+    return xf_mul_overflow(e, 4, &bytes) ? INT64_MAX : bytes;
 }

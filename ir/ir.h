@@ -147,9 +147,9 @@ XfId     ir_node_add(XfGraph *g, XfOp op, const XfId *in, int n_in, const XfAttr
 XfId     ir_weight_add(XfGraph *g, const char *name, int rank, const int64_t *dims, XfLoc loc);
 int      ir_stream_add(XfGraph *g, XfStreamKind kind, int parent);
 XfNode  *ir_node(XfGraph *g, XfId id);
-int64_t  ir_shape_elems(const XfShape *s);           /* at the bound */
+int64_t  ir_shape_elems(const XfShape *s);           /* at the bound; INT64_MAX if it overflows */
 bool     ir_shape_equal(const XfShape *a, const XfShape *b);   /* field by field, not memcmp */
-int64_t  ir_node_bytes(const XfGraph *g, XfId id);   /* buffer size at the bound */
+int64_t  ir_node_bytes(const XfGraph *g, XfId id);   /* buffer size at the bound; INT64_MAX if it overflows */
 
 /* ---- shape.c ------------------------------------------------------------ */
 /* The stream a STREAM op defines (0 if none), and a stream's current bound:

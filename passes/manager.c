@@ -1,4 +1,5 @@
 /* manager.c - the ordered pass table; dumps and verification between passes. */
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,6 +60,19 @@ bool pass_pipeline_run(XfGraph *g, XfPassCtx *cx)
         }
     }
     return true;
+}
+
+void pass_error(XfPassCtx *cx, const XfGraph *g, XfLoc loc, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (cx->diag)
+        xf_diag_error(cx->diag, loc, "%s", msg);
+    else
+        fprintf(cx->err, "%s:%u:%u: error: %s\n", g->src_path, loc.line, loc.col, msg);
 }
 
 void pass_ctx_free(XfPassCtx *cx)

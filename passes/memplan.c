@@ -19,6 +19,16 @@ static bool in_arena(const XfGraph *g, XfId id)
     return x->op != XF_OP_WEIGHT && x->op != XF_OP_TOKENS && !(x->flags & XF_NODE_OUTPUT);
 }
 
+/* The arena's bytes do not fit in int64 once id's buffer is placed. */
+static bool arena_overflow(const XfGraph *g, XfPassCtx *cx, XfId id)
+{
+    pass_error(cx, g, g->nodes[id].loc, "the activation arena overflows 64 bits here: the "
+               "buffers live at this point, at context %lld and dim %lld, need more than "
+               "%lld bytes (lower context or dim)", (long long)g->context, (long long)g->dim,
+               (long long)INT64_MAX);
+    return false;
+}
+
 bool pass_memplan(XfGraph *g, XfPassCtx *cx)
 {
     uint32_t n = g->n_nodes;
@@ -40,25 +50,35 @@ bool pass_memplan(XfGraph *g, XfPassCtx *cx)
         p->offset[id] = -1;
         if (!in_arena(g, id))
             continue;
-        int64_t size = (ir_node_bytes(g, id) + ALIGN - 1) / ALIGN * ALIGN;
+        int64_t bytes = ir_node_bytes(g, id), size = 0;
+        if (bytes > INT64_MAX - ALIGN)
+            return arena_overflow(g, cx, id);
+        size = (bytes + ALIGN - 1) / ALIGN * ALIGN;
         /* first fit among the gaps between live buffers (live[] ordered by offset) */
         int64_t off = 0;
         uint32_t at = 0;
         for (; at < n_live; at++) {
             XfId o = live[at];
-            if (off + size <= p->offset[o])
+            int64_t end;
+            if (xf_add_overflow(off, size, &end))
+                return arena_overflow(g, cx, id);
+            if (end <= p->offset[o])
                 break;
-            if (p->offset[o] + p->size[o] > off)
+            if (p->offset[o] + p->size[o] > off)   /* placed before: cannot overflow */
                 off = p->offset[o] + p->size[o];
         }
+        int64_t end;
+        /* the generated C allocates the peak rounded up plus ALIGN: keep 2 * ALIGN spare */
+        if (xf_add_overflow(off, size, &end) || end > INT64_MAX - 2 * ALIGN)
+            return arena_overflow(g, cx, id);
         for (uint32_t j = n_live; j > at; j--)
             live[j] = live[j - 1];
         live[at] = id;
         n_live++;
         p->offset[id] = off;
         p->size[id] = size;
-        if (off + size > peak)
-            peak = off + size;
+        if (end > peak)
+            peak = end;
         /* release what dies here (after placing the output) */
         uint32_t k = 0;
         for (uint32_t j = 0; j < n_live; j++)
@@ -70,8 +90,20 @@ bool pass_memplan(XfGraph *g, XfPassCtx *cx)
     p->kv_bytes = 0;
     for (XfId id = 1; id <= n; id++) {
         const XfNode *x = &g->nodes[id];
-        if (x->op == XF_OP_ATTENTION)
-            p->kv_bytes += g->context * (2 * x->attr.kv_heads * x->attr.head_dim + 1) * 4;
+        if (x->op != XF_OP_ATTENTION)
+            continue;
+        /* context rows of K and V (kv_heads * head_dim floats each) and a position */
+        int64_t b;
+        if (xf_mul_overflow(x->attr.kv_heads, x->attr.head_dim, &b) || xf_mul_overflow(b, 2, &b) ||
+            xf_add_overflow(b, 1, &b) || xf_mul_overflow(b, g->context, &b) ||
+            xf_mul_overflow(b, 4, &b) || xf_add_overflow(p->kv_bytes, b, &p->kv_bytes)) {
+            pass_error(cx, g, x->loc, "the KV caches overflow 64 bits at this attention: context "
+                       "%lld * (2 * kv_heads %lld * head_dim %lld + 1) * 4 bytes, summed over "
+                       "the attention layers so far (lower context or the number of layers)",
+                       (long long)g->context, (long long)x->attr.kv_heads,
+                       (long long)x->attr.head_dim);
+            return false;
+        }
     }
     p->done = true;
     return true;

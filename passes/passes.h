@@ -22,6 +22,7 @@ typedef struct {
 typedef struct {
     XfArena    *scratch;        /* reset after every pass */
     FILE       *err;            /* diagnostics (stderr) */
+    XfDiag     *diag;           /* the .xf source's, for located errors; NULL: plain to err */
     const char *dump_after;     /* comma-separated pass names, or "all"; NULL for none */
     FILE       *dump_out;
     bool        verify;         /* run ir_verify after each pass */
@@ -42,6 +43,9 @@ extern const int        xf_n_passes;
 bool pass_pipeline_run(XfGraph *g, XfPassCtx *cx);
 bool pass_name_known(const char *name);
 void pass_ctx_free(XfPassCtx *cx);
+/* A user error found by a pass, at loc in the .xf file: through cx->diag
+ * (source line and caret) when there is one. */
+void pass_error(XfPassCtx *cx, const XfGraph *g, XfLoc loc, const char *fmt, ...) XF_PRINTF(4, 5);
 
 /* ---- one file each -------------------------------------------------------- */
 bool pass_shape(XfGraph *g, XfPassCtx *cx);      /* shape.c */

@@ -13,8 +13,8 @@ bool pass_shape(XfGraph *g, XfPassCtx *cx)
             continue;
         char err[256];
         if (!ir_shape_infer_node(g, id, err, sizeof err)) {
-            fprintf(cx->err, "%s:%u:%u: error: t%u %s: %s\n", g->src_path, n->loc.line, n->loc.col,
-                    id, xf_op_info[n->op].name, err);
+            pass_error(cx, g, n->loc, "shapes do not fit here (%s): %s", xf_op_info[n->op].name,
+                       err);
             ok = false;
         }
     }

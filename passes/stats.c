@@ -27,21 +27,31 @@ static double rate(const XfGraph *g, int s, bool dense)
     return parent * (double)ir_stream_bound(g, s) / (double)ir_stream_bound(g, st->parent);
 }
 
-/* average number of keys a query sees in a full forward of T rows */
-static double avg_keys(int64_t T, const XfAttrs *a)
+/* Key positions query p (0 <= p < T) is denied by a window of w on its left,
+ * summed over all p: sum of max(0, w - 1 - p) = m(w-1) - m(m-1)/2, m = min(T, w-1). */
+static double clipped_keys(double T, double w)
 {
-    double sum = 0;
-    for (int64_t p = 0; p < T; p++) {
-        int64_t lo = 0, hi = a->causal ? p : T - 1;
-        if (a->window > 0) {
-            if (p - a->window + 1 > lo)
-                lo = p - a->window + 1;
-            if (!a->causal && p + a->window - 1 < hi)
-                hi = p + a->window - 1;
-        }
-        sum += (double)(hi - lo + 1);
-    }
-    return T ? sum / (double)T : 0;
+    double m = T < w - 1 ? T : w - 1;
+    return m * (w - 1) - m * (m - 1) / 2;
+}
+
+/* Average number of keys a query sees in a full forward of T rows, in closed
+ * form (no loop over positions: compile time must not grow with context).
+ * Query p sees keys [lo, hi]: causal hi = p, else T - 1; a window w > 0 makes
+ * lo = max(0, p - w + 1) and, bidirectionally, hi = min(T - 1, p + w - 1). */
+static double avg_keys(int64_t T_, const XfAttrs *a)
+{
+    if (T_ <= 0)
+        return 0;
+    double T = (double)T_, w = (double)a->window, sum;
+    if (a->causal)
+        sum = a->window > 0 && a->window < T_ ? w * (w + 1) / 2 + (T - w) * w   /* min(p+1, w) */
+                                             : T * (T + 1) / 2;
+    else if (a->window > 0)
+        sum = T * (2 * w - 1) - 2 * clipped_keys(T, w);     /* both sides clip symmetrically */
+    else
+        sum = T * T;
+    return sum / T;
 }
 
 static double flops_per_row(const XfGraph *g, const XfNode *x, bool dense)
@@ -58,14 +68,14 @@ static double flops_per_row(const XfGraph *g, const XfNode *x, bool dense)
     case XF_OP_ATTENTION: {
         int s = x->shape.stream;
         int64_t T = dense ? g->context : ir_stream_bound(g, s);
-        return 4.0 * (double)(x->attr.heads * x->attr.head_dim) * avg_keys(T, &x->attr);
+        return 4.0 * (double)x->attr.heads * (double)x->attr.head_dim * avg_keys(T, &x->attr);
     }
     case XF_OP_MOE_ROUTE:
         return 3.0 * (double)x->attr.experts;
     case XF_OP_SFFN_APPLY: {
         int64_t h = g->nodes[x->in[2]].shape.dim[0], d = g->nodes[x->in[2]].shape.dim[1];
         int64_t M = g->nodes[x->in[1]].shape.dim[1];
-        return dense ? 4.0 * (double)(h * d) : 4.0 * (double)(M * d);
+        return dense ? 4.0 * (double)h * (double)d : 4.0 * (double)M * (double)d;
     }
     case XF_OP_RMSNORM: return 3.0 * (double)last;
     case XF_OP_LAYERNORM: return 5.0 * (double)last;

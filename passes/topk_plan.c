@@ -23,8 +23,8 @@ bool pass_topk_plan(XfGraph *g, XfPassCtx *cx)
         if (st->kind == XF_STREAM_MOD) {
             int64_t k = xf_ratio_ceil_mul(c, T, 1);
             if (k < 1 || k > T) {
-                fprintf(cx->err, "%s:%u:%u: error: MoD capacity gives k = %lld of %lld tokens\n",
-                        g->src_path, def->loc.line, def->loc.col, (long long)k, (long long)T);
+                pass_error(cx, g, def->loc, "MoD capacity gives k = %lld of %lld tokens",
+                           (long long)k, (long long)T);
                 return false;
             }
             st->bound = k;
@@ -41,8 +41,10 @@ bool pass_topk_plan(XfGraph *g, XfPassCtx *cx)
                     g->arena, "dropless: sorted by expert into T * top_k = %lld * %lld = %lld rows",
                     (long long)T, (long long)K, (long long)all);
             } else {
-                int64_t C = xf_ratio_ceil_mul(c, T * K, E), kept = E * C;
+                int64_t C = xf_ratio_ceil_mul(c, T * K, E), kept;
                 XF_ASSERT(C >= 0);
+                if (xf_mul_overflow(E, C, &kept))   /* a capacity far above 1: all are kept */
+                    kept = all;
                 st->bound = kept < all ? kept : all;
                 st->derivation = xf_arena_printf(
                     g->arena,

@@ -8,6 +8,7 @@
  * against its dtype and shape, and against every other tensor, so later reads
  * need no checks.  After open, `tensors` is sorted by name; `names` holds for
  * each tensor "NAME\0DTYPE\0" (the dtype text is kept for messages). */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -516,7 +517,11 @@ static inline int xfrt_st_check(XfrtSafetensors *st, char *err, size_t err_size)
                 return xfrt_errf(err, err_size, "tensor %s: shape too large", t->name);
             bytes *= dim;
         }
-        if (t->begin > t->end || t->end > st->data_size)
+        if (t->begin > t->end)
+            return xfrt_errf(err, err_size, "tensor %s: data_offsets [%llu, %llu] are reversed "
+                             "(end before begin)", t->name, (unsigned long long)t->begin,
+                             (unsigned long long)t->end);
+        if (t->end > st->data_size)
             return xfrt_errf(err, err_size,
                              "tensor %s: data_offsets [%llu, %llu] outside the data (%zu bytes)",
                              t->name, (unsigned long long)t->begin, (unsigned long long)t->end,
@@ -532,6 +537,11 @@ static inline int xfrt_st_check(XfrtSafetensors *st, char *err, size_t err_size)
     if (st->n_tensors == 0)
         return 0;
     size_t n = (size_t)st->n_tensors;
+    /* duplicates first: two entries of one name are that, whatever their offsets */
+    qsort(st->tensors, n, sizeof *st->tensors, xfrt_st_cmp_name);
+    for (size_t k = 1; k < n; k++)
+        if (strcmp(st->tensors[k - 1].name, st->tensors[k].name) == 0)
+            return xfrt_errf(err, err_size, "tensor %s: duplicate name", st->tensors[k].name);
     qsort(st->tensors, n, sizeof *st->tensors, xfrt_st_cmp_begin);
     const XfrtTensorInfo *last = NULL;      /* the non-empty range reaching furthest */
     for (size_t k = 0; k < n; k++) {
@@ -544,9 +554,6 @@ static inline int xfrt_st_check(XfrtSafetensors *st, char *err, size_t err_size)
             last = t;
     }
     qsort(st->tensors, n, sizeof *st->tensors, xfrt_st_cmp_name);
-    for (size_t k = 1; k < n; k++)
-        if (strcmp(st->tensors[k - 1].name, st->tensors[k].name) == 0)
-            return xfrt_errf(err, err_size, "tensor %s: duplicate name", st->tensors[k].name);
     return 0;
 }
 
@@ -567,24 +574,35 @@ XFRT_API void xfrt_st_close(XfrtSafetensors *st)
 XFRT_API int xfrt_st_open(XfrtSafetensors *st, const char *path, char *err, size_t err_size)
 {
     memset(st, 0, sizeof *st);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return xfrt_errf(err, err_size, "%s: cannot open", path);
+    /* Only a regular file is read.  stat first, so a device or FIFO is never
+     * opened at all; O_NONBLOCK in case the path changed in between (a FIFO
+     * would block open(2) until a writer came); fstat decides. */
     struct stat sb;
+    if (stat(path, &sb) != 0)
+        return xfrt_errf(err, err_size, "%s: cannot open: %s", path, strerror(errno));
+    if (!S_ISREG(sb.st_mode))
+        return xfrt_errf(err, err_size, "%s: not a regular file", path);
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return xfrt_errf(err, err_size, "%s: cannot open: %s", path, strerror(errno));
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         close(fd);
-        xfrt_errf(err, err_size, "%s: not a regular file", path);
-        return -1;
+        return xfrt_errf(err, err_size, "%s: not a regular file", path);
     }
     if (sb.st_size < 8) {
         close(fd);
-        xfrt_errf(err, err_size, "%s: file too short (%lld bytes)", path, (long long)sb.st_size);
-        return -1;
+        return xfrt_errf(err, err_size, "%s: file too short (%lld bytes)", path,
+                         (long long)sb.st_size);
+    }
+    if ((uintmax_t)sb.st_size > SIZE_MAX) {
+        close(fd);
+        return xfrt_errf(err, err_size, "%s: file too large to map", path);
     }
     void *map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    int map_errno = errno;
     close(fd);
     if (map == MAP_FAILED)
-        return xfrt_errf(err, err_size, "%s: cannot map the file", path);
+        return xfrt_errf(err, err_size, "%s: cannot map the file: %s", path, strerror(map_errno));
     st->map = map;
     st->map_size = (size_t)sb.st_size;
 

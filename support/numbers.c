@@ -11,6 +11,11 @@ bool xf_mul_overflow(int64_t a, int64_t b, int64_t *out)
     return __builtin_mul_overflow(a, b, out);
 }
 
+bool xf_add_overflow(int64_t a, int64_t b, int64_t *out)
+{
+    return __builtin_add_overflow(a, b, out);
+}
+
 bool xf_ratio_parse(const char *s, XfRatio *out)
 {
     int64_t num = 0, den = 1;

@@ -60,43 +60,90 @@ void xf_sb_free(XfStrBuf *sb)
     sb->len = sb->cap = 0;
 }
 
-bool xf_write_file_atomic(const char *path, const void *data, size_t size, char *err,
-                          size_t err_size)
+/* A target may be replaced only when it is absent or a file (a symlink is
+ * replaced itself); anything else would make the rename fail half-way. */
+static bool target_ok(const char *path, char *err, size_t err_size)
 {
-    size_t plen = strlen(path);
-    char *tmp = xf_xmalloc(plen + 16);
-    snprintf(tmp, plen + 16, "%s.tmpXXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        snprintf(err, err_size, "cannot create %s: %s", path, strerror(errno));
-        free(tmp);
+    struct stat sb;
+    if (lstat(path, &sb) != 0) {
+        if (errno == ENOENT)
+            return true;
+        snprintf(err, err_size, "cannot write %s: %s", path, strerror(errno));
         return false;
     }
-    const unsigned char *p = data;
-    size_t left = size;
+    if (S_ISREG(sb.st_mode) || S_ISLNK(sb.st_mode))
+        return true;
+    snprintf(err, err_size, "cannot write %s: it exists and is not a regular file", path);
+    return false;
+}
+
+static bool write_all(int fd, const unsigned char *p, size_t left)
+{
     while (left > 0) {
         ssize_t w = write(fd, p, left);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            snprintf(err, err_size, "cannot write %s: %s", path, strerror(errno));
-            close(fd);
-            unlink(tmp);
-            free(tmp);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
             return false;
-        }
         p += w;
         left -= (size_t)w;
     }
-    /* mkstemp creates 0600; give the file the usual 0644 */
-    if (fchmod(fd, 0644) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
-        snprintf(err, err_size, "cannot write %s: %s", path, strerror(errno));
-        unlink(tmp);
-        free(tmp);
-        return false;
+    return true;
+}
+
+bool xf_write_files_atomic(int n, const char *const *paths, const void *const *data,
+                           const size_t *sizes, char *err, size_t err_size)
+{
+    char **tmp = xf_xcalloc((size_t)n, sizeof *tmp);
+    bool ok = true;
+    int made = 0;
+    for (int i = 0; ok && i < n; i++)
+        ok = target_ok(paths[i], err, err_size);
+    for (; ok && made < n; made++) {
+        size_t plen = strlen(paths[made]);
+        tmp[made] = xf_xmalloc(plen + 16);
+        snprintf(tmp[made], plen + 16, "%s.tmpXXXXXX", paths[made]);
+        int fd = mkstemp(tmp[made]);
+        if (fd < 0) {
+            snprintf(err, err_size, "cannot create %s: %s", paths[made], strerror(errno));
+            free(tmp[made]);
+            tmp[made] = NULL;
+            ok = false;
+            break;
+        }
+        /* mkstemp creates 0600; give the file the usual 0644 */
+        if (!write_all(fd, data[made], sizes[made]) || fchmod(fd, 0644) != 0) {
+            snprintf(err, err_size, "cannot write %s: %s", paths[made], strerror(errno));
+            close(fd);
+            ok = false;
+        } else if (close(fd) != 0) {
+            snprintf(err, err_size, "cannot write %s: %s", paths[made], strerror(errno));
+            ok = false;
+        }
+    }
+    /* every temporary is complete: only now are the targets replaced */
+    for (int i = 0; ok && i < n; i++) {
+        if (rename(tmp[i], paths[i]) != 0) {
+            snprintf(err, err_size, "cannot write %s: %s", paths[i], strerror(errno));
+            ok = false;
+        } else {
+            free(tmp[i]);
+            tmp[i] = NULL;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        if (tmp[i])
+            unlink(tmp[i]);
+        free(tmp[i]);
     }
     free(tmp);
-    return true;
+    return ok;
+}
+
+bool xf_write_file_atomic(const char *path, const void *data, size_t size, char *err,
+                          size_t err_size)
+{
+    return xf_write_files_atomic(1, &path, &data, &size, err, err_size);
 }
 
 char *xf_read_file(const char *path, size_t *size)

@@ -78,6 +78,13 @@ void xf_sb_free(XfStrBuf *sb);
 bool xf_write_file_atomic(const char *path, const void *data, size_t size,
                           char *err, size_t err_size);
 
+/* Writes n files together: each to a temporary beside it, and only when all
+ * of them are complete, renames them over their targets (a target that
+ * exists must be a file).  On failure no target was touched and no
+ * temporary is left; err says why. */
+bool xf_write_files_atomic(int n, const char *const *paths, const void *const *data,
+                           const size_t *sizes, char *err, size_t err_size);
+
 /* Reads a whole file into a NUL-terminated heap buffer; NULL on failure. */
 char *xf_read_file(const char *path, size_t *size);
 
@@ -120,7 +127,9 @@ typedef struct {
 bool xf_ratio_parse(const char *text, XfRatio *out);
 /* ceil(r * a / b) computed exactly; returns -1 on overflow. */
 int64_t xf_ratio_ceil_mul(XfRatio r, int64_t a, int64_t b);
-/* Overflow-checked products for shapes and counts. */
+/* Overflow-checked products and sums for shapes, sizes and counts: true on
+ * overflow (then *out is unspecified). */
 bool xf_mul_overflow(int64_t a, int64_t b, int64_t *out);
+bool xf_add_overflow(int64_t a, int64_t b, int64_t *out);
 
 #endif

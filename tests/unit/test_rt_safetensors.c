@@ -1,7 +1,9 @@
 /* test_rt_safetensors.c - the safetensors reader: valid files, one test per
  * kind of malformed file (each message must name what is wrong), unaligned
  * data, and a mutation fuzzer that must never read out of bounds. */
+#include <errno.h>
 #include <setjmp.h>
+#include <sys/stat.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -281,7 +283,10 @@ static void test_offsets_out_of_bounds(void **state)
     expect_open_fails("{\"lm_head\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[17,17]}}",
                       vals, 16, "tensor lm_head: data_offsets [17, 17] outside the data");
     expect_open_fails("{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,4]}}", vals, 16,
-                      "tensor x: data_offsets [8, 4] outside the data");
+                      "tensor x: data_offsets [8, 4] are reversed (end before begin)");
+    /* reversed is reported as such even when both ends lie outside the data */
+    expect_open_fails("{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[900,800]}}", vals, 16,
+                      "tensor x: data_offsets [900, 800] are reversed");
     expect_open_fails("{\"x\":{\"dtype\":\"F32\",\"shape\":[1],"
                       "\"data_offsets\":[18446744073709551612,18446744073709551616]}}",
                       vals, 16, "tensor x: data_offsets is not");
@@ -338,6 +343,41 @@ static void test_duplicate(void **state)
                       "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]},"
                       "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}",
                       vals, 12, "tensor a: duplicate name");
+    /* the same name twice at the same bytes is a duplicate, not an overlap */
+    expect_open_fails("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+                      "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
+                      vals, 4, "tensor a: duplicate name");
+}
+
+/* Only regular files are opened, and never in a way that blocks: a FIFO
+ * without a writer would block open(2) forever (alarm() kills the test
+ * instead of hanging ctest).  Messages carry the OS's reason. */
+static void test_not_regular(void **state)
+{
+    (void)state;
+    XfrtSafetensors st;
+    char err[512], fifo[600];
+    snprintf(fifo, sizeof fifo, "%s.fifo", path);
+    unlink(fifo);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    alarm(10);
+    assert_int_equal(xfrt_st_open(&st, fifo, err, sizeof err), -1);
+    alarm(0);
+    assert_non_null(strstr(err, "not a regular file"));
+    unlink(fifo);
+    assert_int_equal(xfrt_st_open(&st, XF_BINARY_DIR, err, sizeof err), -1);
+    assert_non_null(strstr(err, "not a regular file"));
+    assert_int_equal(xfrt_st_open(&st, "/dev/null", err, sizeof err), -1);
+    assert_non_null(strstr(err, "not a regular file"));
+    assert_int_equal(xfrt_st_open(&st, XF_BINARY_DIR "/no/such/file", err, sizeof err), -1);
+    assert_non_null(strstr(err, "cannot open"));
+    assert_non_null(strstr(err, strerror(ENOENT)));
+    /* a path through a regular file: ENOTDIR */
+    rt_st_write(path, "{}", 0, NULL, 0);
+    char through[600];
+    snprintf(through, sizeof through, "%s/x", path);
+    assert_int_equal(xfrt_st_open(&st, through, err, sizeof err), -1);
+    assert_non_null(strstr(err, strerror(ENOTDIR)));
 }
 
 static void test_unaligned(void **state)
@@ -461,6 +501,7 @@ int main(void)
         cmocka_unit_test(test_overlap),
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_duplicate),
+        cmocka_unit_test(test_not_regular),
         cmocka_unit_test(test_unaligned),
         cmocka_unit_test(test_fuzz),
     };

@@ -368,7 +368,7 @@ static void test_setting_errors(void **state)
     err_is(with_model("  norm = rmsnorm(eps = 0)\n  layers { ffn(hidden = 1) }\n"),
            "t.xf:5:24: error: eps must be a positive number, got 0\n");
     err_is(with_model("  norm = rmsnorm(eps = 1e999)\n  layers { ffn(hidden = 1) }\n"),
-           "t.xf:5:24: error: eps 1e999 is out of range\n");
+           "t.xf:5:24: error: eps 1e999 is too large for fp32 (largest magnitude 3.40282347e+38)\n");
     err_is(with_model("  norm = none(eps = 1)\n  layers { ffn(hidden = 1) }\n"),
            "t.xf:5:15: error: unknown parameter 'eps': none takes no parameters\n");
     err_is(with_model("  norm = layernorm(epsilon = 1)\n  layers { ffn(hidden = 1) }\n"),
@@ -376,7 +376,7 @@ static void test_setting_errors(void **state)
     err_is(with_model("  norm = \"rms\"\n  layers { ffn(hidden = 1) }\n"),
            "t.xf:5:10: error: norm must be one of rmsnorm, layernorm or none, got the string \"rms\"\n");
     err_is("model int { vocab = 4 dim = 4 context = 4 layers { ffn(hidden = 1) } }",
-           "t.xf:1:7: error: model name 'int' is reserved in C (it prefixes the generated C API)\n");
+           "t.xf:1:7: error: model name 'int' is a C keyword (the model name is the C type and API prefix of the generated code)\n");
     err_is("model m { vocab = 4 dim = 4 context = 4 }",
            "t.xf:1:7: error: model 'm' has no layers section\n");
     err_is(with_model("  layers { ffn(hidden = 1) }\n  layers { ffn(hidden = 2) }\n"),
@@ -469,20 +469,49 @@ static void test_shape_errors(void **state)
 static void test_size_overflow(void **state)
 {
     (void)state;
-    err_is("model m { vocab = 4000000000 dim = 4000000000 context = 4 layers { ffn(hidden = 1) } }",
+    err_is("model m { vocab = 2000000000 dim = 2000000000 context = 4 layers { ffn(hidden = 1) } }",
            "t.xf:1:19: error: size vocab * dim overflows 64 bits (as fp32 bytes)\n");
-    err_is(with_model("  layers { moe(experts = 1000000, top_k = 1, hidden = 100000000000) }\n"),
-           "t.xf:5:55: error: size experts * hidden * dim overflows 64 bits (as fp32 bytes)\n");
-    err_is(with_model("  layers { ffn(hidden = 100000000000000000) }\n"),
-           "t.xf:5:25: error: size hidden * dim overflows 64 bits (as fp32 bytes)\n");
-    err_is(with_model("  layers { attention(heads = 2, head_dim = 100000000000000000) }\n"),
-           "t.xf:5:44: error: size heads * head_dim * dim overflows 64 bits (as fp32 bytes)\n");
-    err_is(with_model("  layers { sparse_ffn(hidden = 64, block = 8, lowrank = 100000000000000000) }\n"),
-           "t.xf:5:57: error: size lowrank * dim overflows 64 bits (as fp32 bytes)\n");
+    err_is(with_model("  layers { moe(experts = 1000000000, top_k = 1, hidden = 2000000000) }\n"),
+           "t.xf:5:58: error: size experts * hidden * dim overflows 64 bits (as fp32 bytes)\n");
+    err_is("model m { vocab = 4 dim = 2000000000 context = 4 layers { ffn(hidden = 2000000000) } }",
+           "t.xf:1:72: error: size hidden * dim overflows 64 bits (as fp32 bytes)\n");
+    err_is("model m { vocab = 4 dim = 2000000000 context = 4 layers { attention(heads = 2, "
+           "head_dim = 1000000000) } }",
+           "t.xf:1:91: error: size heads * head_dim * dim overflows 64 bits (as fp32 bytes)\n");
+    err_is("model m { vocab = 4 dim = 2000000000 context = 4 layers { sparse_ffn(hidden = 64, "
+           "block = 8, lowrank = 2000000000) } }",
+           "t.xf:1:104: error: size lowrank * dim overflows 64 bits (as fp32 bytes)\n");
     err_is(with_model("  layers { moe(experts = 2, top_k = 1, hidden = 2, "
                       "capacity = 1000000000000000000) }\n"),
            "t.xf:5:63: error: capacity 1000000000000000000 is too large or too precise: "
            "ceil(capacity * context * top_k / experts) overflows 64 bits\n");
+}
+
+/* Values the generated C passes as int are refused above INT_MAX, at the
+ * value, never truncated (window = 4294967297 used to become 1). */
+static void test_c_int_range(void **state)
+{
+    (void)state;
+    err_is(with_model("  layers { attention(heads = 4, window = 4294967297) }\n"),
+           "t.xf:5:42: error: window 4294967297 is too large: the generated C passes it as an int "
+           "(at most 2147483647)\n");
+    err_is("model m { vocab = 2147483648 dim = 4 context = 4 layers { ffn(hidden = 1) } }",
+           "t.xf:1:19: error: vocab 2147483648 is too large: the generated C passes it as an int "
+           "(at most 2147483647)\n");
+    err_is(with_model("  layers { ffn(hidden = 100000000000000000) }\n"),
+           "t.xf:5:25: error: hidden 100000000000000000 is too large: the generated C passes it as "
+           "an int (at most 2147483647)\n");
+    err_is(with_model("  layers { attention(heads = 65536, head_dim = 65536) }\n"),
+           "t.xf:5:48: error: heads 65536 * head_dim 65536 = 4294967296 is too large: the "
+           "generated C passes it as an int (at most 2147483647)\n");
+    err_is("model m { vocab = 4 dim = 4 context = 2000000000 layers { moe(experts = 4, top_k = 2, "
+           "hidden = 1) } }",
+           "t.xf:1:84: error: context 2000000000 * top_k 2 = 4000000000 expert assignments is too "
+           "large: the generated C counts them in an int (at most 2147483647)\n");
+    /* at the limit: accepted */
+    const char *err;
+    assert_non_null(check_src(with_model("  layers { attention(heads = 4, window = 2147483647) }\n"),
+                              &err, NULL));
 }
 
 static void test_block_errors(void **state)
@@ -578,6 +607,7 @@ int main(void)
         cmocka_unit_test(test_parameter_errors),
         cmocka_unit_test(test_shape_errors),
         cmocka_unit_test(test_size_overflow),
+        cmocka_unit_test(test_c_int_range),
         cmocka_unit_test(test_block_errors),
         cmocka_unit_test(test_all_errors_reported_in_order),
         cmocka_unit_test(test_error_limit),
