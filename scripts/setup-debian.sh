@@ -40,6 +40,7 @@ packages=(
     "python3|test -x /usr/bin/python3"
     "python3-torch|/usr/bin/python3 -c 'import torch'"
     "python3-numpy|/usr/bin/python3 -c 'import numpy'"
+    "python3-venv|/usr/bin/python3 -c 'import ensurepip, venv'"
     "valgrind|command -v valgrind"
     "ca-certificates|test -s /etc/ssl/certs/ca-certificates.crt"
 )
