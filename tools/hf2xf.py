@@ -25,8 +25,8 @@ Families:
            gates renormalized over the chosen experts).
 
 What xf cannot express is refused with a message naming the config key (or the
-tensor) and nothing is written.  Weights keep their dtype (F32, F16 or BF16)
-where they are copied or permuted; computed tensors are written as F32.
+tensor) and nothing is written.  Weights are read as F32, F16 or BF16 and
+written as F32 (the narrow types widen exactly).
 """
 import argparse
 import json
@@ -238,7 +238,8 @@ class Out:
         full = name if name in self.ckpt else self.strip + name
         t = self.ckpt.get(full)
         if t is None:
-            raise ConvertError(f"checkpoint has no tensor {name}")
+            raise ConvertError(f"checkpoint has no tensor {self.strip + name}"
+                               + (f" (nor {name})" if self.strip else ""))
         if t.shape != tuple(shape):
             raise ConvertError(f"tensor {full}: shape {list(t.shape)}, the config implies {list(shape)}")
         if t.dtype not in ("F32", "F16", "BF16"):
@@ -250,12 +251,10 @@ class Out:
         return name in self.ckpt or self.strip + name in self.ckpt
 
     def put(self, name, t, perm=None):
-        """t: a Tensor (kept in its dtype, rows optionally permuted) or an f32 array."""
-        if isinstance(t, Tensor):
-            arr = t.arr if perm is None else t.arr[perm]
-            self.tensors.append((name, t.dtype, arr))
-        else:
-            self.tensors.append((name, "F32", np.asarray(t, dtype="<f4")))
+        """t: a Tensor or an array; rows optionally permuted; stored as F32
+        (F16 and BF16 values widen exactly)."""
+        arr = t.f32() if isinstance(t, Tensor) else np.asarray(t, dtype="<f4")
+        self.tensors.append((name, "F32", arr if perm is None else arr[perm]))
 
     def check_all_used(self, ignore):
         left = sorted(n for n in self.ckpt if n not in self.used and not any(re.search(p, n) for p in ignore))
@@ -403,11 +402,7 @@ def convert_llama(c, ckpt, name, context, moe):
         o.put(f"blocks.{i}.1.moe.router", o.src(q + "gate.weight", (E, D)))
         for xw, shape in (("w1", (F, D)), ("w3", (F, D)), ("w2", (D, F))):
             parts = [o.src(q + f"experts.{e}.{xw}.weight", shape) for e in range(E)]
-            dts = {t.dtype for t in parts}
-            if len(dts) == 1:
-                o.tensors.append((f"blocks.{i}.1.moe.{xw}", parts[0].dtype, np.stack([t.arr for t in parts])))
-            else:
-                o.put(f"blocks.{i}.1.moe.{xw}", np.stack([t.f32() for t in parts]))
+            o.put(f"blocks.{i}.1.moe.{xw}", np.stack([t.f32() for t in parts]))
     o.put("norm.weight", o.src("norm.weight", (D,)))
     if not tied:
         if "lm_head.weight" not in ckpt:
