@@ -29,3 +29,4 @@ add_test(NAME model.converter_errors COMMAND ${XF_MODEL_PYTHON_BASE}
          ${CMAKE_CURRENT_LIST_DIR}/test_converter_errors.py --xfc $<TARGET_FILE:xfc>
          --workdir ${XF_MODEL_WORK}/converter_errors)
 set_tests_properties(model.converter_errors PROPERTIES LABELS model TIMEOUT 300)
+xf_model_test(embed test_embed.py)
