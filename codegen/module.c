@@ -177,6 +177,8 @@ static void emit_header(CgCtx *c, XfStrBuf *h)
     xf_sb_printf(h, "#define %s_VOCAB   %lld\n", N, (long long)g->vocab);
     xf_sb_printf(h, "#define %s_DIM     %lld\n", N, (long long)g->dim);
     xf_sb_printf(h, "#define %s_CONTEXT %lld\n", N, (long long)g->context);
+    xf_sb_printf(h, "#define %s_OUT     %lld   /* floats per token of output: VOCAB, or DIM for "
+                 "head = none */\n", N, (long long)cg_last_dim(c, g->logits));
     xf_sb_printf(h, "#define %s_N_WEIGHTS   %d\n", N, n_weights(g));
     xf_sb_printf(h, "#define %s_ARENA_BYTES %lld   /* activations, planned by pass memplan */\n", N,
                  (long long)g->plan.arena_bytes);
@@ -190,8 +192,8 @@ static void emit_header(CgCtx *c, XfStrBuf *h)
     xf_sb_printf(h, "typedef struct %s %s;   /* one loaded model with its KV cache */\n\n", N, N);
     xf_sb_printf(h, "%s *%s_open(const char *weights_path, char *err, size_t err_size);\n", N, N);
     xf_sb_printf(h, "void %s_close(%s *m);\n", N, N);
-    xf_sb_printf(h, "int  %s_forward(%s *m, const int32_t *tokens, int n, float *logits);  /* logits: [n][VOCAB] */\n", N, N);
-    xf_sb_printf(h, "int  %s_decode(%s *m, int32_t token, float *logits);                  /* logits: [VOCAB] */\n", N, N);
+    xf_sb_printf(h, "int  %s_forward(%s *m, const int32_t *tokens, int n, float *logits);  /* logits: [n][OUT] */\n", N, N);
+    xf_sb_printf(h, "int  %s_decode(%s *m, int32_t token, float *logits);                  /* logits: [OUT] */\n", N, N);
     xf_sb_printf(h, "void %s_reset(%s *m);\n\n#endif\n", N, N);
 }
 

@@ -69,6 +69,8 @@ typedef struct {
     XfPosition   position;              /* default rope */
     bool         tie_embeddings;        /* default false */
     bool         final_norm;            /* default true */
+    XfNormDesc   embed_norm;            /* after embed (+ positions); default none */
+    bool         head_none;             /* head = none: the output is the hidden state */
     XfBlockInst *blocks;                /* expanded, in order */
     int          n_blocks;
 } XfModelDesc;

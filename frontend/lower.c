@@ -238,15 +238,22 @@ XfGraph *fe_model_lower(const XfModelDesc *m, const char *src_path)
         XfId pe = weight(&L, loc, "pos_embed", 2, m->context, m->dim);
         x = op(&L, XF_OP_ADD, loc, NULL, 2, x, op(&L, XF_OP_EMBED, loc, NULL, 2, pe, pos));
     }
+    snprintf(L.prefix, sizeof L.prefix, "embed_");   /* embed_norm.weight, embed_norm.bias */
+    x = norm(&L, x, m->embed_norm, loc);
+    L.prefix[0] = '\0';
     for (int b = 0; b < m->n_blocks; b++)
         x = block(&L, b, &m->blocks[b], x, pos);
     g->cur_block = g->cur_sub = -1;
     L.prefix[0] = '\0';
     if (m->final_norm)
         x = norm(&L, x, m->norm, loc);
-    label(&L, "lm_head");
-    XfId head = m->tie_embeddings ? embed : weight(&L, loc, "lm_head", 2, m->vocab, m->dim);
-    g->logits = op(&L, XF_OP_LINEAR, loc, NULL, 2, x, head);
+    if (m->head_none) {
+        g->logits = x;   /* head = none: the final hidden state is the output */
+    } else {
+        label(&L, "lm_head");
+        XfId head = m->tie_embeddings ? embed : weight(&L, loc, "lm_head", 2, m->vocab, m->dim);
+        g->logits = op(&L, XF_OP_LINEAR, loc, NULL, 2, x, head);
+    }
     g->nodes[g->logits].flags |= XF_NODE_OUTPUT;
     g->cur_label = NULL;
     return g;

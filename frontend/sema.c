@@ -70,9 +70,10 @@ static void flush_diags(XfSema *s, XfDiag *d)
 /* ---- model settings ----------------------------------------------------- */
 
 enum { SET_VOCAB, SET_DIM, SET_CONTEXT, SET_NORM, SET_RESIDUAL, SET_POSITION, SET_TIE,
-       SET_FINAL_NORM, SET_N };
+       SET_FINAL_NORM, SET_EMBED_NORM, SET_HEAD, SET_N };
 static const char *const setting_names[SET_N + 1] = {
-    "vocab", "dim", "context", "norm", "residual", "position", "tie_embeddings", "final_norm", NULL,
+    "vocab", "dim", "context", "norm", "residual", "position", "tie_embeddings", "final_norm",
+    "embed_norm", "head", NULL,
 };
 
 static void check_settings(XfSema *s, const XfAstModel *am, XfModelDesc *m)
@@ -87,7 +88,8 @@ static void check_settings(XfSema *s, const XfAstModel *am, XfModelDesc *m)
             i++;
         if (i == SET_N) {
             fe_sema_error(s, st->loc, "unknown setting '%s' (expected vocab, dim, context, norm, "
-                          "residual, position, tie_embeddings or final_norm)", st->name);
+                          "residual, position, tie_embeddings, final_norm, embed_norm or head)",
+                          st->name);
         } else if (set[i]) {
             fe_sema_error(s, st->loc, "duplicate setting '%s'", st->name);
             fe_sema_note(s, set[i]->loc, "'%s' first set here", st->name);
@@ -121,6 +123,16 @@ static void check_settings(XfSema *s, const XfAstModel *am, XfModelDesc *m)
     if (set[SET_FINAL_NORM])
         fe_sema_get_bool(s, "final_norm", set[SET_FINAL_NORM]->loc, set[SET_FINAL_NORM]->value,
                          &m->final_norm);
+    m->embed_norm = (XfNormDesc){XF_NORM_NONE, 1e-5};
+    if (set[SET_EMBED_NORM])
+        fe_sema_get_norm(s, set[SET_EMBED_NORM]->loc, set[SET_EMBED_NORM]->value, &m->embed_norm);
+    static const char *const heads[] = {"lm", "none", NULL};
+    if (set[SET_HEAD] && fe_sema_get_choice(s, "head", "head", set[SET_HEAD]->loc,
+                                            set[SET_HEAD]->value, heads, &choice))
+        m->head_none = choice == 1;
+    if (m->head_none && m->tie_embeddings)
+        fe_sema_error(s, fe_sema_value_loc(set[SET_TIE]->loc, set[SET_TIE]->value),
+                      "tie_embeddings = true needs head = lm (head = none has no lm_head to tie)");
 
     /* model-level sizes; the factor an overflow points at counts as invalid from here on */
     XfFactor f[3];

@@ -52,9 +52,9 @@ typedef enum { INIT_ONE, INIT_ZERO, INIT_EMBED, INIT_FAN_IN } InitKind;
 static InitKind init_kind(const char *name)
 {
     static const char *const biases[] = {"bq", "bk", "bv", "bo", "b1", "b2", "b3"};
-    if (is_named(name, "norm.weight"))
+    if (is_named(name, "norm.weight") || strcmp(name, "embed_norm.weight") == 0)
         return INIT_ONE;
-    if (is_named(name, "norm.bias"))
+    if (is_named(name, "norm.bias") || strcmp(name, "embed_norm.bias") == 0)
         return INIT_ZERO;
     for (size_t i = 0; i < sizeof biases / sizeof *biases; i++)
         if (is_named(name, biases[i]))

@@ -36,10 +36,12 @@ packages=(
     "libomp-dev|printf '%s\n' \"\$omp_c\" | clang -fopenmp -x c - -o \"\$probe_dir/omp\""
     "libcmocka-dev|printf '%s\n' \"\$cmocka_c\" | gcc -x c - -lcmocka -o \"\$probe_dir/cmocka\""
     "libclang-rt-14-dev|printf 'int main(void){return 0;}\n' | clang -fsanitize=address,undefined -x c - -o \"\$probe_dir/asan\""
+    "libutf8proc-dev|printf '#include <utf8proc.h>\nint main(void){return utf8proc_category(65) != UTF8PROC_CATEGORY_LU;}\n' | gcc -x c - -lutf8proc -o \"\$probe_dir/utf8proc\""
     "libc6-dev-arm64-cross|printf '%s\n' \"\$stdio_c\" | clang --target=aarch64-linux-gnu --sysroot=$aarch64_sysroot -x c -c - -o \"\$probe_dir/arm.o\""
     "python3|test -x /usr/bin/python3"
     "python3-torch|/usr/bin/python3 -c 'import torch'"
     "python3-numpy|/usr/bin/python3 -c 'import numpy'"
+    "python3-venv|/usr/bin/python3 -c 'import ensurepip, venv'"
     "valgrind|command -v valgrind"
     "ca-certificates|test -s /etc/ssl/certs/ca-certificates.crt"
 )

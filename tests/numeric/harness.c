@@ -6,15 +6,15 @@
  *
  * Run:  harness WEIGHTS SCRIPT OUT.bin
  * SCRIPT has one command per line (tokens are comma lists, "-" is empty):
- *   forward T,T,...       forward must return 0; its [n][VOCAB] logits go to OUT.bin
- *   decode T              decode must return 0; its [VOCAB] logits go to OUT.bin
+ *   forward T,T,...       forward must return 0; its [n][OUT] outputs go to OUT.bin
+ *   decode T              decode must return 0; its [OUT] outputs go to OUT.bin
  *   reset
  *   check_bad P,P,... T   bad-input battery (below); T = -1 for a model without decode
  *   open_fail PATH        NAME_open(PATH) must fail with a short, terminated message
  * Every bad call must return a negative code, write nothing to logits and leave
  * the model's state unchanged: the decode (or forward, without decode) that
  * follows must give bitwise the logits it gives without the bad call.
- * Prints "info vocab=V dim=D context=C", one line per command, and FAIL lines;
+ * Prints "info vocab=V dim=D context=C out=O", one line per command, and FAIL lines;
  * exits 1 if any check failed, 2 on usage or I/O errors.
  */
 #include <stdarg.h>
@@ -44,12 +44,13 @@ typedef XF_MODEL Model;
 #define M_VOCAB   XF_FN(_VOCAB)
 #define M_DIM     XF_FN(_DIM)
 #define M_CONTEXT XF_FN(_CONTEXT)
+#define M_OUT     XF_FN(_OUT)
 
 static const uint32_t SENTINEL = 0x7fc0deadu;   /* a quiet NaN no kernel produces */
 
 static Model *g_model;
-static float *g_logits;          /* [CONTEXT + 1][VOCAB] */
-static float *g_ref;             /* [CONTEXT + 1][VOCAB] */
+static float *g_logits;          /* [CONTEXT + 1][OUT] */
+static float *g_ref;             /* [CONTEXT + 1][OUT] */
 static int32_t *g_toks;          /* [CONTEXT + 2] */
 static FILE *g_out;
 static int g_failures;
@@ -71,7 +72,7 @@ static void fail(const char *fmt, ...)
 
 static size_t logits_count(int rows)
 {
-    return (size_t)rows * (size_t)M_VOCAB;
+    return (size_t)rows * (size_t)M_OUT;
 }
 
 static void fill_sentinel(float *buf, int rows)
@@ -315,7 +316,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "harness: out of memory or cannot open files\n");
         return 2;
     }
-    printf("info vocab=%ld dim=%ld context=%ld\n", (long)M_VOCAB, (long)M_DIM, (long)M_CONTEXT);
+    printf("info vocab=%ld dim=%ld context=%ld out=%ld\n", (long)M_VOCAB, (long)M_DIM,
+           (long)M_CONTEXT, (long)M_OUT);
 
     char *save = script;
     for (char *line = script; line && *line; line = save) {

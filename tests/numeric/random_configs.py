@@ -9,7 +9,7 @@ reproduced with `--only i` (and `--write DIR` leaves the .xf files in DIR).
 The configurations cover, on purpose rather than by luck: odd dims that are not
 multiples of 8, kv_heads = 1, contexts that are not powers of two, windows,
 biases, every activation, layernorm / none, post residual, learned / no
-positions, tied embeddings, no final norm; odd expert counts, top_k = experts,
+positions, tied embeddings, no final norm, embed_norm, head = none (pre and post residual); odd expert counts, top_k = experts,
 capacities that force drops, MoD capacities giving k = 1 and k = T, sparse_ffn
 block sizes that do not divide 8. --list prints the coverage table.
 """
@@ -185,6 +185,15 @@ def make_config(i, seed=2024):
     if i % 7 == 3:
         settings.append("final_norm = false")
         g.features.add("final_norm=false")
+    # embed_norm and head = none (an encoder, as BERT is) without consuming r, so the
+    # rest of each config stays what it was
+    enorm = {1: "layernorm(eps = 1e-12)", 4: "rmsnorm", 5: "layernorm"}.get(i % 6)
+    if enorm:
+        settings.append(f"embed_norm = {enorm}")
+        g.features.add("embed_norm=" + enorm.split("(")[0])
+    if i % 6 in (1, 3):
+        settings.append("head = none")
+        g.features.add("head=none+" + ("post" if i % 3 == 1 else "pre"))
 
     # Config families, in turn: dense, moe, mod, sparse, mixed.
     fam = i % 5
@@ -242,7 +251,8 @@ REQUIRED = ["odd-dim", "kv_heads=1", "context-not-pow2", "window", "attn-bias", 
             "residual=post", "position=learned", "position=none", "tied", "final_norm=false", "norm=none",
             "experts-odd", "top_k=experts", "moe-capacity", "renorm=false", "mod-k=1", "mod-k=T",
             "mod-gate=sigmoid", "sffn-block-not-dividing-8", "sffn-no-bias", "bidirectional", "head_dim",
-            "rope=none", "gqa"] + ["act=" + a for a in ACTS]
+            "rope=none", "gqa", "embed_norm=layernorm", "embed_norm=rmsnorm", "head=none+pre",
+            "head=none+post"] + ["act=" + a for a in ACTS]
 
 
 def main(argv=None):

@@ -481,7 +481,7 @@ def _run_model(m, xf, xfc, seed, threads, ccs, workdir, weights_arg, py_weights,
     build = build_all(variants, cpath, name, workdir)
 
     # 3. run each build, each thread count
-    V = m.vocab
+    V = m.out_dim
     for v in variants:
         exe = build[v]
         if exe.startswith("error:"):
@@ -494,7 +494,7 @@ def _run_model(m, xf, xfc, seed, threads, ccs, workdir, weights_arg, py_weights,
             rc, out, secs = run_harness(exe, wpath, script, outbin, nt, sanitize=(v == "asan"))
             tag = f"[{v} threads={nt}]"
             info = [l for l in out.splitlines() if l.startswith("info ")]
-            want = f"info vocab={m.vocab} dim={m.dim} context={m.context}"
+            want = f"info vocab={m.vocab} dim={m.dim} context={m.context} out={m.out_dim}"
             if info and info[0] != want:
                 res.fail(f"{tag} header macros: {info[0]!r}, expected {want!r}")
             if rc != 0:
@@ -628,7 +628,7 @@ def _prefix_fails(m, k, xfc, w, wpath, workdir, tol, tie_tol):
     rc, out, _ = run_harness(exe, wpath, script, outbin, 1)
     if rc != 0 or not os.path.exists(outbin):
         return "fail", f"harness exit {rc}"
-    outs, used = split_outputs(np.fromfile(outbin, dtype="<f4"), groups, mk.vocab)
+    outs, used = split_outputs(np.fromfile(outbin, dtype="<f4"), groups, mk.out_dim)
     sub = Result("bisect")
     _compare_groups(sub, "", groups, outs, refs, tol, lambda *a: None)
     if sub.failures:

@@ -508,7 +508,8 @@ def _mod_params(call):
 def build_model(name, settings, blocks, layers):
     m = Model()
     m.name = name
-    known = ("vocab", "dim", "context", "norm", "residual", "position", "tie_embeddings", "final_norm")
+    known = ("vocab", "dim", "context", "norm", "residual", "position", "tie_embeddings", "final_norm",
+             "embed_norm", "head")
     for k in settings:
         if k not in known:
             raise XfRefError(f"unknown setting {k}")
@@ -522,6 +523,11 @@ def build_model(name, settings, blocks, layers):
                   if "position" in settings else "rope")
     m.tie_embeddings = _val_bool(settings["tie_embeddings"], "tie_embeddings") if "tie_embeddings" in settings else False
     m.final_norm = _val_bool(settings["final_norm"], "final_norm") if "final_norm" in settings else True
+    m.embed_norm = _norm_value(settings["embed_norm"], "embed_norm") if "embed_norm" in settings else Norm("none")
+    m.head = _val_word(settings["head"], "head", ("lm", "none")) if "head" in settings else "lm"
+    if m.head == "none" and m.tie_embeddings:
+        raise XfRefError("tie_embeddings = true with head = none")
+    m.out_dim = m.vocab if m.head == "lm" else m.dim
 
     parsed_blocks = {bn: [_sublayer(c, m) for c in calls] for bn, calls in blocks.items()}
     used = set()
@@ -615,7 +621,8 @@ def model_text(m, n_subs=None, name=None):
     sublayers, counted over the instances in order (a prefix of the model)."""
     lines = [f"model {name or m.name} {{", f"  vocab = {m.vocab}", f"  dim = {m.dim}", f"  context = {m.context}",
              f"  norm = {_norm_text(m.norm)}", f"  residual = {m.residual}", f"  position = {m.position}",
-             f"  tie_embeddings = {str(m.tie_embeddings).lower()}", f"  final_norm = {str(m.final_norm).lower()}"]
+             f"  tie_embeddings = {str(m.tie_embeddings).lower()}", f"  final_norm = {str(m.final_norm).lower()}",
+             f"  embed_norm = {_norm_text(m.embed_norm)}", f"  head = {m.head}"]
     layers = []
     left = sum(len(i.subs) for i in m.instances) if n_subs is None else n_subs
     for b, ins in enumerate(m.instances):
@@ -657,6 +664,7 @@ def weight_specs(m):
     out.append(("embed", (m.vocab, D), "embed"))
     if m.position == "learned":
         out.append(("pos_embed", (m.context, D), "embed"))
+    norm("embed_", m.embed_norm)
     for b, ins in enumerate(m.instances):
         for s, sub in enumerate(ins.subs):
             pre = f"blocks.{b}.{s}."
@@ -699,7 +707,7 @@ def weight_specs(m):
         if ins.mod is not None:
             out.append((f"blocks.{b}.mod.router", (1, D), "router"))
     norm("", m.norm if m.final_norm else Norm("none"))
-    if not m.tie_embeddings:
+    if not m.tie_embeddings and m.head == "lm":
         out.append(("lm_head", (m.vocab, D), "w"))
     return out
 
@@ -871,6 +879,7 @@ class Reference:
         x = self.w["embed"][torch.tensor(tokens, dtype=torch.long)].clone()
         if m.position == "learned":
             x = x + self.w["pos_embed"][:T]
+        x = self._embed_norm(x)
         pos = np.arange(T)
         for b, ins in enumerate(m.instances):
             if ins.mod is None:
@@ -892,6 +901,7 @@ class Reference:
         x = self.w["embed"][int(token)][None, :].clone()
         if m.position == "learned":
             x = x + self.w["pos_embed"][p][None, :]
+        x = self._embed_norm(x)
         pos = np.array([p])
         for b, ins in enumerate(m.instances):
             if ins.mod is None:
@@ -911,10 +921,15 @@ class Reference:
         self.n = p + 1
         return self._head(x)[0].numpy()
 
+    def _embed_norm(self, x):
+        return apply_norm(self.m.embed_norm, x, self._wt("embed_norm.weight"), self._wt("embed_norm.bias"))
+
     def _head(self, x):
         m = self.m
         if m.final_norm:
             x = apply_norm(m.norm, x, self._wt("norm.weight"), self._wt("norm.bias"))
+        if m.head == "none":
+            return x.clone()
         head = self.w["embed"] if m.tie_embeddings else self.w["lm_head"]
         return linear(x, head)
 
@@ -1251,7 +1266,7 @@ def main(argv=None):
             rows.append(ref.decode(t)[None, :])
         for tie in ref.ties:
             print(f"xfref: warning: {tie}", file=sys.stderr)
-        out = np.concatenate(rows, 0) if rows else np.zeros((0, m.vocab), np.float32)
+        out = np.concatenate(rows, 0) if rows else np.zeros((0, m.out_dim), np.float32)
         if a.out:
             out.astype("<f4").tofile(a.out)
         if a.print or not a.out:

@@ -97,6 +97,8 @@ static void test_model_defaults(void **state)
     assert_int_equal(m->position, XF_POS_ROPE);
     assert_false(m->tie_embeddings);
     assert_true(m->final_norm);
+    assert_int_equal(m->embed_norm.kind, XF_NORM_NONE);
+    assert_false(m->head_none);
     assert_int_equal(m->n_blocks, 1);
 }
 
@@ -112,6 +114,16 @@ static void test_model_settings(void **state)
     assert_int_equal(m->position, XF_POS_LEARNED);
     assert_true(m->tie_embeddings);
     assert_false(m->final_norm);
+    m = ok("model m { vocab = 10 dim = 8 context = 4 embed_norm = layernorm head = none "
+           "layers { ffn(hidden = 16) } }");
+    assert_int_equal(m->embed_norm.kind, XF_NORM_LAYER);
+    assert_true(m->embed_norm.eps == 1e-5);
+    assert_true(m->head_none);
+    m = ok("model m { vocab = 10 dim = 8 context = 4 embed_norm = rmsnorm(eps = 1e-12) "
+           "head = lm layers { ffn(hidden = 16) } }");
+    assert_int_equal(m->embed_norm.kind, XF_NORM_RMS);
+    assert_true(m->embed_norm.eps == 1e-12);
+    assert_false(m->head_none);
     m = ok("model m { vocab = 10 dim = 8 context = 4 norm = none position = none "
            "layers { ffn(hidden = 16) } }");
     assert_int_equal(m->norm.kind, XF_NORM_NONE);
@@ -343,7 +355,8 @@ static void test_setting_errors(void **state)
     err_is("model m { dim = 4 context = 4 layers { ffn(hidden = 1) } }",
            "t.xf:1:7: error: model 'm' is missing required setting 'vocab'\n");
     err_is(with_model("  heads = 4\n  layers { ffn(hidden = 1) }\n"), "t.xf:5:3: error: unknown setting 'heads' (expected vocab, "
-           "dim, context, norm, residual, position, tie_embeddings or final_norm)\n");
+           "dim, context, norm, residual, position, tie_embeddings, final_norm, embed_norm or "
+           "head)\n");
     err_is(with_model("  dim = 32\n  layers { ffn(hidden = 1) }\n"),
            "t.xf:5:3: error: duplicate setting 'dim'\n"
            "      dim = 32\n"
