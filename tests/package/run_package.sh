@@ -22,8 +22,9 @@ step() { echo "== $*"; }
 step "copy the source tree"
 mkdir "$work/src"
 if git -C "$src" rev-parse --git-dir > /dev/null 2>&1; then
+    # tracked and untracked-but-not-ignored files, as they are in the working tree
     git -C "$src" ls-files -z --cached --others --exclude-standard |
-        (cd "$src" && xargs -0 tar -cf - --ignore-failed-read 2>/dev/null) | tar -xf - -C "$work/src"
+        tar -C "$src" --null -T - --ignore-failed-read -cf - 2>/dev/null | tar -xf - -C "$work/src"
 else
     (cd "$src" && tar -cf - --exclude='./build*' --exclude=./.git --exclude=./out .) | tar -xf - -C "$work/src"
 fi
