@@ -63,6 +63,24 @@ def check_words(path, errors, label=None):
                               % (label or path, n, pat.pattern, line.strip()))
 
 
+def check_header_comments(path, errors):
+    """The generated header documents its API: a comment right above each of
+    the five functions and the model type, and the return codes, ownership
+    and threads in its opening comment."""
+    lines = open(path, encoding="utf-8").read().split("\n")
+    name = os.path.basename(path)
+    for fn in ("_open(", "_close(", "_forward(", "_decode(", "_reset("):
+        at = [i for i, l in enumerate(lines) if fn in l and not l.lstrip().startswith(("/*", "*"))]
+        if len(at) != 1:
+            errors.append("generated %s: %d declarations of *%s)" % (name, len(at), fn))
+        elif not lines[at[0] - 1].rstrip().endswith("*/"):
+            errors.append("generated %s: no comment documents *%s)" % (name, fn))
+    head = "\n".join(lines[:30]).lower()
+    for word in ("return codes", "thread"):
+        if word not in head:
+            errors.append("generated %s: the opening comment does not cover %s" % (name, word))
+
+
 def main():
     root = os.path.realpath(sys.argv[1])
     xfc, work = sys.argv[2], sys.argv[3]
@@ -90,6 +108,7 @@ def main():
             continue
         for g in (out, out[:-2] + ".h"):
             check_words(g, errors, "generated " + os.path.basename(g))
+        check_header_comments(out[:-2] + ".h", errors)
     r = subprocess.run([xfc, "--help"], capture_output=True, text=True)
     for pat in OUTSIDE:
         if pat.search(r.stdout):
