@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The flags agree everywhere: every option main.c's parser accepts is in
 # `xfc --help`, and the man page documents exactly the flags --help lists
-# (one .TP entry each).  Also: both document the exit status, and --version
-# prints the version and the source revision.
+# (one .TP entry each).  Also: both document the exit status, --version
+# prints the version and the source revision, and the man page is for that version.
 #   run_manpage.sh XFC MAN_PAGE MAIN_C
 set -uo pipefail
 xfc=$1; man=$2; main_c=$3
@@ -38,5 +38,8 @@ fi
 v=$("$xfc" --version) || fail "--version exits non-zero"
 [[ "$v" =~ ^xfc\ [0-9]+\.[0-9]+\.[0-9]+\ \(revision\ [^\ ]+\)$ ]] || fail "--version prints '$v'"
 echo "version: $v"
+th_version=$(sed -n 's/^\.TH .*"xfc \([0-9.]*\)".*/\1/p' "$man")
+[ "xfc $th_version" = "$(echo "$v" | cut -d' ' -f1-2)" ] ||
+    fail "the man page is for xfc '$th_version', the binary is '$v' (update .TH in $man)"
 echo "manpage: $fails failed"
 [ "$fails" = 0 ]
