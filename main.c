@@ -7,10 +7,16 @@
 #include "frontend/frontend.h"
 #include "passes/passes.h"
 
+#ifndef XF_REVISION   /* set by CMake at configure time (git describe) */
+#define XF_REVISION "unknown"
+#endif
+
 static const char usage[] =
     "usage: xfc MODEL.xf [options]\n"
     "\n"
-    "Compiles a .xf model description to standalone C (SPEC.md).\n"
+    "Compiles a .xf model description to standalone C11 (+ optional OpenMP).\n"
+    "The language, the generated API and the weight names are described in\n"
+    "xfc's docs (docs/ in the source tree, share/doc/xfc when installed) and man xfc.\n"
     "\n"
     "options:\n"
     "  -o OUT.c                 write OUT.c and OUT.h (the generated model, API prefix = model name)\n"
@@ -25,10 +31,16 @@ static const char usage[] =
     "  --line-directives        emit #line directives pointing at the .xf file\n"
     "  --no-verify              skip the IR verifier between passes (on by default)\n"
     "  -h, --help               this text\n"
-    "  --version                print the version\n"
+    "  --version                print the version and the source revision\n"
     "\n"
     "With no output option, xfc parses, checks, lowers and verifies MODEL.xf.\n"
-    "Errors are reported as file:line:col; the exit status is 1 on any error.\n";
+    "Errors are reported as file:line:col with the source line and a caret.\n"
+    "\n"
+    "exit status:\n"
+    "  0  success (also for --help, --version, --list-passes)\n"
+    "  1  any error: a bad option, an unreadable input, an error in the model,\n"
+    "     an output that could not be written (no partial file is left)\n"
+    "  other (abort)  an internal error: a bug in xfc, please report it\n";
 
 typedef struct {
     const char *input, *out_c, *dump_ir, *dump_dot, *init_weights;
@@ -54,7 +66,7 @@ static int parse_args(int argc, char **argv, Options *o)
             fputs(usage, stdout);
             return -1;
         } else if (!strcmp(a, "--version")) {
-            printf("xfc %s\n", XF_VERSION);
+            printf("xfc %s (revision %s)\n", XF_VERSION, XF_REVISION);
             return -1;
         } else if (!strcmp(a, "-o") && has_next) {
             o->out_c = argv[++i];

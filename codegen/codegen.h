@@ -1,4 +1,4 @@
-/* codegen.h - IR to standalone C (NAME.c + NAME.h, SPEC 5). */
+/* codegen.h - IR to standalone C (NAME.c + NAME.h; docs/c-api.md). */
 #ifndef XF_CODEGEN_H
 #define XF_CODEGEN_H
 

@@ -99,7 +99,8 @@ XFRT_API void xfrt_linear(float *y, const float *x, const float *W, int n, int i
 XFRT_API void xfrt_act(float *y, const float *x, size_t count, int act);
 /* y = act(a) * b */
 XFRT_API void xfrt_glu(float *y, const float *a, const float *b, size_t count, int act);
-/* Interleaved-pair RoPE: y = rope(x) at each row's position (SPEC 3);
+/* Interleaved-pair RoPE: y = rope(x) at each row's position (xfc's
+ * docs/semantics.md);
  * theta = p * base^(-2i/head_dim) is computed in double, then cos/sin. */
 XFRT_API void xfrt_rope(float *y, const float *x, const int32_t *pos, int n, int heads,
                         int head_dim, double base);

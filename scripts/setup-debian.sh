@@ -43,6 +43,7 @@ packages=(
     "python3-numpy|/usr/bin/python3 -c 'import numpy'"
     "python3-venv|/usr/bin/python3 -c 'import ensurepip, venv'"
     "valgrind|command -v valgrind"
+    "graphviz|command -v dot"
     "ca-certificates|test -s /etc/ssl/certs/ca-certificates.crt"
 )
 
