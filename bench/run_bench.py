@@ -9,7 +9,7 @@ variant, a Mixture-of-Experts variant) this script
   2. compiles the generated C with bench/xf_bench.c (clang -O3 -march=native
      -fopenmp);
   3. loads the same safetensors weights into a small PyTorch module that
-     implements SPEC section 3 (RMSNorm, interleaved RoPE, GQA causal
+     implements docs/semantics.md (RMSNorm, interleaved RoPE, GQA causal
      attention with a KV cache, SwiGLU, MoE top-k routing, MoD top-k routing
      with its decode rule) and checks that C and torch logits agree, for the
      prefill and for every decode step, before anything is timed;
@@ -111,7 +111,7 @@ def _onednn_mm_t(a, b_mkl):
 
 
 class TorchModel:
-    """SPEC section 3 for the benchmark models, in PyTorch eager.
+    """docs/semantics.md for the benchmark models, in PyTorch eager.
 
     `matmul` picks how the 2-D matmuls run: "onednn" uses torch's bundled
     oneDNN (torch._C._nn.mkldnn_linear, what torch.utils.mkldnn.to_mkldnn puts
@@ -281,7 +281,7 @@ class TorchModel:
         self.n_past += T
         return self.lin(self.rmsnorm(x, self.norm), self.head)
 
-    # -- the API of SPEC section 5
+    # -- the generated C API (docs/c-api.md)
     def reset(self):
         self.clen = [0] * len(self.blocks)
         self.n_past = 0
