@@ -6,4 +6,4 @@ apt-get update
 apt-get install -y --no-install-recommends \
     cmake make gcc clang flex bison libomp-dev libcmocka-dev libclang-rt-14-dev \
     python3 python3-torch python3-numpy valgrind \
-    libc6-dev-arm64-cross ca-certificates graphviz
+    libc6-dev-arm64-cross libgcc-12-dev-arm64-cross ca-certificates graphviz
