@@ -142,11 +142,11 @@ def _umask_mode():
 
 
 def write_safetensors(path, tensors):
-    """tensors: list of (name, dtype, array); written to a temporary file
-    in the same folder and renamed, so a failure leaves no partial file."""
+    """tensors: list of (name, dtype, array or Lazy); written to a temporary
+    file in the same folder and renamed, so a failure leaves no partial file."""
     hdr, off = {}, 0
     for name, dtype, arr in tensors:
-        nbytes = arr.size * arr.dtype.itemsize
+        nbytes = arr.size * (4 if isinstance(arr, Lazy) else arr.dtype.itemsize)
         hdr[name] = {"dtype": dtype, "shape": list(arr.shape), "data_offsets": [off, off + nbytes]}
         off += nbytes
     hdr["__metadata__"] = {"format": "pt", "producer": "xfc tools/hf2xf.py"}
@@ -158,7 +158,7 @@ def write_safetensors(path, tensors):
             f.write(struct.pack("<Q", len(text)))
             f.write(text)
             for _, _, arr in tensors:
-                f.write(np.ascontiguousarray(arr).tobytes())
+                f.write((arr() if isinstance(arr, Lazy) else np.ascontiguousarray(arr)).tobytes())
         os.chmod(tmp, _umask_mode())
         os.replace(tmp, path)
     except BaseException:
@@ -251,16 +251,40 @@ class Out:
         return name in self.ckpt or self.strip + name in self.ckpt
 
     def put(self, name, t, perm=None):
-        """t: a Tensor or an array; rows optionally permuted; stored as F32
-        (F16 and BF16 values widen exactly)."""
-        arr = t.f32() if isinstance(t, Tensor) else np.asarray(t, dtype="<f4")
-        self.tensors.append((name, "F32", arr if perm is None else arr[perm]))
+        """t: a Tensor, a list of Tensors to stack (an expert stack) or an
+        array; rows optionally permuted; stored as F32 (F16 and BF16 values
+        widen exactly).  Checkpoint tensors are converted only while the
+        output is written, one at a time, so memory holds one tensor."""
+        if isinstance(t, list):
+            shape = (len(t),) + t[0].shape
+            fn = lambda: np.stack([x.f32() for x in t])   # noqa: E731
+        elif isinstance(t, Tensor):
+            shape = t.shape
+            fn = lambda: t.f32() if perm is None else t.f32()[perm]   # noqa: E731
+        else:
+            arr = np.asarray(t, dtype="<f4")
+            shape, fn = arr.shape, lambda: arr   # noqa: E731
+        self.tensors.append((name, "F32", Lazy(shape, fn)))
 
     def check_all_used(self, ignore):
         left = sorted(n for n in self.ckpt if n not in self.used and not any(re.search(p, n) for p in ignore))
         if left:
             raise ConvertError(f"checkpoint tensor {left[0]} has no place in the xf model "
                                f"({len(left)} such tensors; the config does not account for them)")
+
+
+class Lazy:
+    """An F32 array of a known shape, made when it is written."""
+
+    def __init__(self, shape, fn):
+        self.shape = tuple(shape)
+        self.fn = fn
+        self.size = int(np.prod(self.shape)) if self.shape else 1
+
+    def __call__(self):
+        a = np.ascontiguousarray(self.fn(), dtype="<f4")
+        assert a.shape == self.shape
+        return a
 
 
 def rope_perm(heads, hd):
@@ -401,8 +425,7 @@ def convert_llama(c, ckpt, name, context, moe):
         q = p + "block_sparse_moe."
         o.put(f"blocks.{i}.1.moe.router", o.src(q + "gate.weight", (E, D)))
         for xw, shape in (("w1", (F, D)), ("w3", (F, D)), ("w2", (D, F))):
-            parts = [o.src(q + f"experts.{e}.{xw}.weight", shape) for e in range(E)]
-            o.put(f"blocks.{i}.1.moe.{xw}", np.stack([t.f32() for t in parts]))
+            o.put(f"blocks.{i}.1.moe.{xw}", [o.src(q + f"experts.{e}.{xw}.weight", shape) for e in range(E)])
     o.put("norm.weight", o.src("norm.weight", (D,)))
     if not tied:
         if "lm_head.weight" not in ckpt:
