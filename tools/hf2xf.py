@@ -15,9 +15,10 @@ Families:
            the embedding LayerNorm as embed_norm, post-norm residuals, biases,
            bidirectional attention, head = none (the output is the last hidden
            state).  Pooling is left to the application.
-  llama    Llama-family decoders (llama, mistral without a sliding window):
+  llama    Llama-family decoders (llama, mistral without a sliding window, qwen2):
            RMSNorm, SwiGLU, RoPE with rope_theta, grouped-query attention, tied or
-           untied LM head.  Hugging Face stores q_proj/k_proj rows for the
+           untied LM head, attention biases (Llama's attention_bias; Qwen2's q/k/v
+           biases, with a zero output bias).  Hugging Face stores q_proj/k_proj rows for the
            "rotate half" RoPE layout (pairs i and i + head_dim/2); xf rotates
            interleaved pairs (2i, 2i+1), so those rows are permuted per head.
   mixtral  Mixtral-style MoE decoders: as llama, with every MLP a top-k MoE
@@ -371,14 +372,17 @@ model {name} {{
     return text, o
 
 
-def convert_llama(c, ckpt, name, context, moe):
-    family = "Mixtral" if moe else "Llama"
+def convert_llama(c, ckpt, name, context, moe, qwen2=False):
+    family = "Mixtral" if moe else "Qwen2" if qwen2 else "Llama"
     c.refuse("rope_scaling", "RoPE scaling is not supported (xf applies plain RoPE)")
-    c.refuse("sliding_window", "a sliding window shorter than the context is not supported "
-             "(convert with --context at most the window)",
-             ok=lambda v: v is None or v is False or (context is not None and context <= v))
     c.refuse("use_sliding_window", "sliding-window attention is not supported")
-    c.refuse("attention_bias", "attention biases are not supported in this family's converter")
+    if not qwen2:   # Qwen2 keeps sliding_window in its config but uses it only with use_sliding_window
+        c.refuse("sliding_window", "a sliding window shorter than the context is not supported "
+                 "(convert with --context at most the window)",
+                 ok=lambda v: v is None or v is False or (context is not None and context <= v))
+    # Llama's attention_bias puts biases on q, k, v and o; Qwen2 has them on q, k and v
+    # only, and xf's attention bias = true gets a zero bo
+    bias = qwen2 or bool(c.get("attention_bias", False))
     c.refuse("mlp_bias", "MLP biases are not supported in this family's converter")
     c.refuse("pretraining_tp", "only pretraining_tp = 1 is supported", ok=lambda v: v in (None, 1))
     if c.get("hidden_act", "silu") not in ("silu", "swish"):
@@ -416,6 +420,12 @@ def convert_llama(c, ckpt, name, context, moe):
         o.put(f"blocks.{i}.0.attn.wk", o.src(p + "self_attn.k_proj.weight", (KV * hd, D)), pk)
         o.put(f"blocks.{i}.0.attn.wv", o.src(p + "self_attn.v_proj.weight", (KV * hd, D)))
         o.put(f"blocks.{i}.0.attn.wo", o.src(p + "self_attn.o_proj.weight", (D, H * hd)))
+        if bias:
+            o.put(f"blocks.{i}.0.attn.bq", o.src(p + "self_attn.q_proj.bias", (H * hd,)), pq)
+            o.put(f"blocks.{i}.0.attn.bk", o.src(p + "self_attn.k_proj.bias", (KV * hd,)), pk)
+            o.put(f"blocks.{i}.0.attn.bv", o.src(p + "self_attn.v_proj.bias", (KV * hd,)))
+            o.put(f"blocks.{i}.0.attn.bo", o.src(p + "self_attn.o_proj.bias", (D,)) if not qwen2
+                  else np.zeros(D, np.float32))
         o.put(f"blocks.{i}.1.norm.weight", o.src(p + "post_attention_layernorm.weight", (D,)))
         if not moe:
             o.put(f"blocks.{i}.1.ffn.w1", o.src(p + "mlp.gate_proj.weight", (F, D)))
@@ -437,6 +447,7 @@ def convert_llama(c, ckpt, name, context, moe):
            else f"ffn(hidden = {F}, act = swiglu)")
     kv = f", kv_heads = {KV}" if KV != H else ""
     hdt = f", head_dim = {hd}" if hd * H != D else ""
+    hdt += ", bias = true" if bias else ""
     text = f"""# {name}.xf - converted by tools/hf2xf.py from a {family}-family checkpoint
 # ({c.get('_name_or_path', 'config.json')}): a causal decoder ending in logits over
 # the vocabulary.  q/k rows were permuted to xf's interleaved RoPE pairs.
@@ -460,7 +471,7 @@ model {name} {{
     return text, o
 
 
-FAMILIES = {"bert": "bert", "llama": "llama", "mistral": "llama", "mixtral": "mixtral"}
+FAMILIES = {"bert": "bert", "llama": "llama", "mistral": "llama", "qwen2": "qwen2", "mixtral": "mixtral"}
 
 
 def convert(model_dir, out_dir, name=None, context=None):
@@ -488,7 +499,7 @@ def convert(model_dir, out_dir, name=None, context=None):
     if fam == "bert":
         text, o = convert_bert(c, ckpt, name, context)
     else:
-        text, o = convert_llama(c, ckpt, name, context, moe=fam == "mixtral")
+        text, o = convert_llama(c, ckpt, name, context, moe=fam == "mixtral", qwen2=fam == "qwen2")
     os.makedirs(out_dir, exist_ok=True)
     write_safetensors(os.path.join(out_dir, name + ".safetensors"), o.tensors)
     write_text(os.path.join(out_dir, name + ".xf"), text)
