@@ -12,7 +12,9 @@
  * case, split at whitespace and around punctuation, then each word cut
  * greedily into the longest pieces VOCAB.txt holds ("##" marks a piece that
  * continues a word; a word with no such cut is [UNK]), framed by [CLS] and
- * [SEP].  Unicode data (decomposition, categories, case) comes from utf8proc.
+ * [SEP].  Unicode data (decomposition, categories, case) comes from utf8proc;
+ * the ids equal Hugging Face's tokenizer's (tests/model/test_embed.py) except
+ * on characters whose Unicode data changed after that tokenizer's tables.
  * The embedding is the mean of the model's output over the tokens, L2
  * normalized, as sentence-transformers computes it.
  *
