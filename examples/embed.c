@@ -12,7 +12,9 @@
  * case, split at whitespace and around punctuation, then each word cut
  * greedily into the longest pieces VOCAB.txt holds ("##" marks a piece that
  * continues a word; a word with no such cut is [UNK]), framed by [CLS] and
- * [SEP].  Unicode data (decomposition, categories, case) comes from utf8proc.
+ * [SEP].  Unicode data (decomposition, categories, case) comes from utf8proc;
+ * the ids equal Hugging Face's tokenizer's (tests/model/test_embed.py) except
+ * on characters whose Unicode data changed after that tokenizer's tables.
  * The embedding is the mean of the model's output over the tokens, L2
  * normalized, as sentence-transformers computes it.
  *
@@ -171,21 +173,26 @@ static bool is_whitespace(int32_t c)
     return cat == UTF8PROC_CATEGORY_ZS || cat == UTF8PROC_CATEGORY_ZL || cat == UTF8PROC_CATEGORY_ZP;
 }
 
-static bool is_control(int32_t c)   /* general category C*, except \t \n \r */
+/* Control, format, surrogate and private-use characters, except \t \n \r.
+ * Unassigned code points (Cn) are kept, as Hugging Face's tokenizer keeps
+ * them (they become [UNK]). */
+static bool is_control(int32_t c)
 {
     if (c == '\t' || c == '\n' || c == '\r')
         return false;
     int cat = utf8proc_category(c);
     return cat == UTF8PROC_CATEGORY_CC || cat == UTF8PROC_CATEGORY_CF || cat == UTF8PROC_CATEGORY_CS ||
-           cat == UTF8PROC_CATEGORY_CO || cat == UTF8PROC_CATEGORY_CN;
+           cat == UTF8PROC_CATEGORY_CO;
 }
 
-/* The CJK Unified Ideographs blocks BERT puts spaces around (its definition). */
+/* The CJK Unified Ideographs blocks BERT puts spaces around (its definition,
+ * with the range Hugging Face's tokenizers library uses: from 0x2B920, where
+ * the original Python code has 0x2B820). */
 static bool is_cjk(int32_t c)
 {
     return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) ||
            (c >= 0x20000 && c <= 0x2A6DF) || (c >= 0x2A700 && c <= 0x2B73F) ||
-           (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B820 && c <= 0x2CEAF) ||
+           (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B920 && c <= 0x2CEAF) ||
            (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
 }
 

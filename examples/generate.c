@@ -18,6 +18,10 @@
 
 #include "xf_model.h"
 
+#if XF_FN(_OUT) != VOCAB
+#error "generate samples tokens from logits: it needs a model with head = lm (OUT = VOCAB)"
+#endif
+
 typedef struct {
     uint64_t s;
 } Rng;

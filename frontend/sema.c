@@ -124,8 +124,14 @@ static void check_settings(XfSema *s, const XfAstModel *am, XfModelDesc *m)
         fe_sema_get_bool(s, "final_norm", set[SET_FINAL_NORM]->loc, set[SET_FINAL_NORM]->value,
                          &m->final_norm);
     m->embed_norm = (XfNormDesc){XF_NORM_NONE, 1e-5};
-    if (set[SET_EMBED_NORM])
-        fe_sema_get_norm(s, set[SET_EMBED_NORM]->loc, set[SET_EMBED_NORM]->value, &m->embed_norm);
+    if (set[SET_EMBED_NORM]) {
+        const XfAstValue *v = set[SET_EMBED_NORM]->value;
+        if (v && v->kind != XF_VAL_CALL && !fe_sema_value_name(v))
+            fe_sema_error(s, fe_sema_value_loc(set[SET_EMBED_NORM]->loc, v),
+                          "embed_norm must be rmsnorm, layernorm or none");
+        else
+            fe_sema_get_norm(s, set[SET_EMBED_NORM]->loc, v, &m->embed_norm);
+    }
     static const char *const heads[] = {"lm", "none", NULL};
     if (set[SET_HEAD] && fe_sema_get_choice(s, "head", "head", set[SET_HEAD]->loc,
                                             set[SET_HEAD]->value, heads, &choice))

@@ -15,9 +15,10 @@ Families:
            the embedding LayerNorm as embed_norm, post-norm residuals, biases,
            bidirectional attention, head = none (the output is the last hidden
            state).  Pooling is left to the application.
-  llama    Llama-family decoders (llama, mistral without a sliding window):
+  llama    Llama-family decoders (llama, mistral without a sliding window, qwen2):
            RMSNorm, SwiGLU, RoPE with rope_theta, grouped-query attention, tied or
-           untied LM head.  Hugging Face stores q_proj/k_proj rows for the
+           untied LM head, attention biases (Llama's attention_bias; Qwen2's q/k/v
+           biases, with a zero output bias).  Hugging Face stores q_proj/k_proj rows for the
            "rotate half" RoPE layout (pairs i and i + head_dim/2); xf rotates
            interleaved pairs (2i, 2i+1), so those rows are permuted per head.
   mixtral  Mixtral-style MoE decoders: as llama, with every MLP a top-k MoE
@@ -142,11 +143,11 @@ def _umask_mode():
 
 
 def write_safetensors(path, tensors):
-    """tensors: list of (name, dtype, array); written to a temporary file
-    in the same folder and renamed, so a failure leaves no partial file."""
+    """tensors: list of (name, dtype, array or Lazy); written to a temporary
+    file in the same folder and renamed, so a failure leaves no partial file."""
     hdr, off = {}, 0
     for name, dtype, arr in tensors:
-        nbytes = arr.size * arr.dtype.itemsize
+        nbytes = arr.size * (4 if isinstance(arr, Lazy) else arr.dtype.itemsize)
         hdr[name] = {"dtype": dtype, "shape": list(arr.shape), "data_offsets": [off, off + nbytes]}
         off += nbytes
     hdr["__metadata__"] = {"format": "pt", "producer": "xfc tools/hf2xf.py"}
@@ -158,7 +159,7 @@ def write_safetensors(path, tensors):
             f.write(struct.pack("<Q", len(text)))
             f.write(text)
             for _, _, arr in tensors:
-                f.write(np.ascontiguousarray(arr).tobytes())
+                f.write((arr() if isinstance(arr, Lazy) else np.ascontiguousarray(arr)).tobytes())
         os.chmod(tmp, _umask_mode())
         os.replace(tmp, path)
     except BaseException:
@@ -251,16 +252,40 @@ class Out:
         return name in self.ckpt or self.strip + name in self.ckpt
 
     def put(self, name, t, perm=None):
-        """t: a Tensor or an array; rows optionally permuted; stored as F32
-        (F16 and BF16 values widen exactly)."""
-        arr = t.f32() if isinstance(t, Tensor) else np.asarray(t, dtype="<f4")
-        self.tensors.append((name, "F32", arr if perm is None else arr[perm]))
+        """t: a Tensor, a list of Tensors to stack (an expert stack) or an
+        array; rows optionally permuted; stored as F32 (F16 and BF16 values
+        widen exactly).  Checkpoint tensors are converted only while the
+        output is written, one at a time, so memory holds one tensor."""
+        if isinstance(t, list):
+            shape = (len(t),) + t[0].shape
+            fn = lambda: np.stack([x.f32() for x in t])   # noqa: E731
+        elif isinstance(t, Tensor):
+            shape = t.shape
+            fn = lambda: t.f32() if perm is None else t.f32()[perm]   # noqa: E731
+        else:
+            arr = np.asarray(t, dtype="<f4")
+            shape, fn = arr.shape, lambda: arr   # noqa: E731
+        self.tensors.append((name, "F32", Lazy(shape, fn)))
 
     def check_all_used(self, ignore):
         left = sorted(n for n in self.ckpt if n not in self.used and not any(re.search(p, n) for p in ignore))
         if left:
             raise ConvertError(f"checkpoint tensor {left[0]} has no place in the xf model "
                                f"({len(left)} such tensors; the config does not account for them)")
+
+
+class Lazy:
+    """An F32 array of a known shape, made when it is written."""
+
+    def __init__(self, shape, fn):
+        self.shape = tuple(shape)
+        self.fn = fn
+        self.size = int(np.prod(self.shape)) if self.shape else 1
+
+    def __call__(self):
+        a = np.ascontiguousarray(self.fn(), dtype="<f4")
+        assert a.shape == self.shape
+        return a
 
 
 def rope_perm(heads, hd):
@@ -347,14 +372,17 @@ model {name} {{
     return text, o
 
 
-def convert_llama(c, ckpt, name, context, moe):
-    family = "Mixtral" if moe else "Llama"
+def convert_llama(c, ckpt, name, context, moe, qwen2=False):
+    family = "Mixtral" if moe else "Qwen2" if qwen2 else "Llama"
     c.refuse("rope_scaling", "RoPE scaling is not supported (xf applies plain RoPE)")
-    c.refuse("sliding_window", "a sliding window shorter than the context is not supported "
-             "(convert with --context at most the window)",
-             ok=lambda v: v is None or v is False or (context is not None and context <= v))
     c.refuse("use_sliding_window", "sliding-window attention is not supported")
-    c.refuse("attention_bias", "attention biases are not supported in this family's converter")
+    if not qwen2:   # Qwen2 keeps sliding_window in its config but uses it only with use_sliding_window
+        c.refuse("sliding_window", "a sliding window shorter than the context is not supported "
+                 "(convert with --context at most the window)",
+                 ok=lambda v: v is None or v is False or (context is not None and context <= v))
+    # Llama's attention_bias puts biases on q, k, v and o; Qwen2 has them on q, k and v
+    # only, and xf's attention bias = true gets a zero bo
+    bias = qwen2 or bool(c.get("attention_bias", False))
     c.refuse("mlp_bias", "MLP biases are not supported in this family's converter")
     c.refuse("pretraining_tp", "only pretraining_tp = 1 is supported", ok=lambda v: v in (None, 1))
     if c.get("hidden_act", "silu") not in ("silu", "swish"):
@@ -392,6 +420,12 @@ def convert_llama(c, ckpt, name, context, moe):
         o.put(f"blocks.{i}.0.attn.wk", o.src(p + "self_attn.k_proj.weight", (KV * hd, D)), pk)
         o.put(f"blocks.{i}.0.attn.wv", o.src(p + "self_attn.v_proj.weight", (KV * hd, D)))
         o.put(f"blocks.{i}.0.attn.wo", o.src(p + "self_attn.o_proj.weight", (D, H * hd)))
+        if bias:
+            o.put(f"blocks.{i}.0.attn.bq", o.src(p + "self_attn.q_proj.bias", (H * hd,)), pq)
+            o.put(f"blocks.{i}.0.attn.bk", o.src(p + "self_attn.k_proj.bias", (KV * hd,)), pk)
+            o.put(f"blocks.{i}.0.attn.bv", o.src(p + "self_attn.v_proj.bias", (KV * hd,)))
+            o.put(f"blocks.{i}.0.attn.bo", o.src(p + "self_attn.o_proj.bias", (D,)) if not qwen2
+                  else np.zeros(D, np.float32))
         o.put(f"blocks.{i}.1.norm.weight", o.src(p + "post_attention_layernorm.weight", (D,)))
         if not moe:
             o.put(f"blocks.{i}.1.ffn.w1", o.src(p + "mlp.gate_proj.weight", (F, D)))
@@ -401,8 +435,7 @@ def convert_llama(c, ckpt, name, context, moe):
         q = p + "block_sparse_moe."
         o.put(f"blocks.{i}.1.moe.router", o.src(q + "gate.weight", (E, D)))
         for xw, shape in (("w1", (F, D)), ("w3", (F, D)), ("w2", (D, F))):
-            parts = [o.src(q + f"experts.{e}.{xw}.weight", shape) for e in range(E)]
-            o.put(f"blocks.{i}.1.moe.{xw}", np.stack([t.f32() for t in parts]))
+            o.put(f"blocks.{i}.1.moe.{xw}", [o.src(q + f"experts.{e}.{xw}.weight", shape) for e in range(E)])
     o.put("norm.weight", o.src("norm.weight", (D,)))
     if not tied:
         if "lm_head.weight" not in ckpt:
@@ -414,6 +447,7 @@ def convert_llama(c, ckpt, name, context, moe):
            else f"ffn(hidden = {F}, act = swiglu)")
     kv = f", kv_heads = {KV}" if KV != H else ""
     hdt = f", head_dim = {hd}" if hd * H != D else ""
+    hdt += ", bias = true" if bias else ""
     text = f"""# {name}.xf - converted by tools/hf2xf.py from a {family}-family checkpoint
 # ({c.get('_name_or_path', 'config.json')}): a causal decoder ending in logits over
 # the vocabulary.  q/k rows were permuted to xf's interleaved RoPE pairs.
@@ -437,7 +471,7 @@ model {name} {{
     return text, o
 
 
-FAMILIES = {"bert": "bert", "llama": "llama", "mistral": "llama", "mixtral": "mixtral"}
+FAMILIES = {"bert": "bert", "llama": "llama", "mistral": "llama", "qwen2": "qwen2", "mixtral": "mixtral"}
 
 
 def convert(model_dir, out_dir, name=None, context=None):
@@ -465,7 +499,7 @@ def convert(model_dir, out_dir, name=None, context=None):
     if fam == "bert":
         text, o = convert_bert(c, ckpt, name, context)
     else:
-        text, o = convert_llama(c, ckpt, name, context, moe=fam == "mixtral")
+        text, o = convert_llama(c, ckpt, name, context, moe=fam == "mixtral", qwen2=fam == "qwen2")
     os.makedirs(out_dir, exist_ok=True)
     write_safetensors(os.path.join(out_dir, name + ".safetensors"), o.tensors)
     write_text(os.path.join(out_dir, name + ".xf"), text)

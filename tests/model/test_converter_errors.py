@@ -89,16 +89,32 @@ def main(argv=None):
     qbias = dict(lt, **{"model.layers.0.self_attn.q_proj.bias": (8,)})
     no_k = {k: v for k, v in lt.items() if "k_proj" not in k}
     bad_shape = dict(lt, **{"model.layers.0.self_attn.v_proj.weight": (8, 8)})
+    # BertForMaskedLM-style names: a "bert." prefix, old LayerNorm gamma/beta, heads to ignore
+    bert_mlm = {"bert." + k.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta"): v
+                for k, v in bt.items()}
+    bert_mlm.update({"bert.pooler.dense.weight": (8, 8), "cls.predictions.bias": (11,)})
+    moe_cfg = with_cfg(LLAMA, model_type="mixtral", num_local_experts=3, num_experts_per_tok=2)
+    moe_t = {k: v for k, v in lt.items() if ".mlp." not in k}
+    moe_t["model.layers.0.block_sparse_moe.gate.weight"] = (3, 8)
+    for e in range(3):
+        for w, sh in (("w1", (12, 8)), ("w3", (12, 8)), ("w2", (8, 12))):
+            moe_t[f"model.layers.0.block_sparse_moe.experts.{e}.{w}.weight"] = sh
+    moe_missing = {k: v for k, v in moe_t.items() if "experts.2.w3" not in k}
     # (name, config, tensors, extra args, what the message must contain)
     cases = [
         ("ok_llama", LLAMA, lt, [], None),
         ("ok_bert", BERT, bt, [], None),
         ("ok_mistral_window", with_cfg(LLAMA, model_type="mistral", sliding_window=8), lt,
          ["--context", "8"], None),
+        ("ok_bert_mlm_names", with_cfg(BERT, architectures=["BertForMaskedLM"]), bert_mlm, [], None),
+        ("ok_mixtral", moe_cfg, moe_t, [], None),
+        ("mixtral_expert_missing", moe_cfg, moe_missing, [], "experts.2.w3.weight"),
+        ("mixtral_top_k", with_cfg(moe_cfg, num_experts_per_tok=4), moe_t, [], "num_experts_per_tok 4"),
         ("architecture", with_cfg(LLAMA, model_type="gpt2", architectures=["GPT2LMHeadModel"]), lt, [],
          'model_type = "gpt2"'),
         ("rope_scaling", with_cfg(LLAMA, rope_scaling={"type": "linear", "factor": 2.0}), lt, [], "rope_scaling"),
-        ("attention_bias", with_cfg(LLAMA, attention_bias=True), lt, [], "attention_bias"),
+        ("attention_bias_missing", with_cfg(LLAMA, attention_bias=True), lt, [],
+         "no tensor model.layers.0.self_attn.q_proj.bias"),
         ("sliding_window", with_cfg(LLAMA, model_type="mistral", sliding_window=8), lt, [], "sliding_window"),
         ("hidden_act", with_cfg(LLAMA, hidden_act="gelu"), lt, [], "hidden_act"),
         ("gqa_divisible", with_cfg(LLAMA, num_key_value_heads=3), lt, [], "num_key_value_heads"),

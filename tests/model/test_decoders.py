@@ -1,7 +1,8 @@
 """The converter's decoder families against Hugging Face transformers' own
-modules: small random LlamaForCausalLM and MixtralForCausalLM checkpoints,
+modules: small random LlamaForCausalLM (one with attention biases),
+Qwen2ForCausalLM (q/k/v biases, tied) and MixtralForCausalLM checkpoints,
 saved in Hugging Face's layout (safetensors; one variant sharded with an
-index and stored as BF16, one with tied embeddings), are converted by
+index and stored as BF16), are converted by
 tools/hf2xf.py, compiled by xfc, and the generated C's logits (forward, then
 decode) are compared with the module's own logits computed in float64.
 
@@ -61,7 +62,8 @@ def main(argv=None):
     import torch
     import transformers
     transformers.utils.logging.disable_progress_bar()
-    from transformers import LlamaConfig, LlamaForCausalLM, MixtralConfig, MixtralForCausalLM
+    from transformers import (LlamaConfig, LlamaForCausalLM, MixtralConfig, MixtralForCausalLM, Qwen2Config,
+                              Qwen2ForCausalLM)
     work = a.workdir or tempfile.mkdtemp(prefix="xf_decoders_")
     os.makedirs(work, exist_ok=True)
     print(f"transformers {transformers.__version__}, torch {torch.__version__}")
@@ -70,7 +72,12 @@ def main(argv=None):
                       num_attention_heads=4, max_position_embeddings=24, rms_norm_eps=1e-5)
     variants = [
         ("llama_gqa", LlamaForCausalLM,
-         LlamaConfig(**common_cfg, num_key_value_heads=2, rope_theta=500.0, tie_word_embeddings=False),
+         LlamaConfig(**common_cfg, num_key_value_heads=2, rope_theta=500.0, tie_word_embeddings=False,
+                     attention_bias=True),
+         {}),
+        ("qwen2", Qwen2ForCausalLM,
+         Qwen2Config(**common_cfg, num_key_value_heads=2, rope_theta=1e6, tie_word_embeddings=True,
+                     use_sliding_window=False),
          {}),
         ("llama_tied", LlamaForCausalLM,
          LlamaConfig(**common_cfg, num_key_value_heads=1, rope_theta=10000.0, tie_word_embeddings=True),

@@ -34,6 +34,7 @@ CORPUS = [
     "Tabs\tnew\nlines\r\nand\u00a0no-break\u2003em\u3000ideographic spaces",
     "zero\u200bwidth\u200djoiner and soft\u00adhyphen and \u0007bell\u001f",
     "ＦＵＬＬＷＩＤＴＨ ｌｅｔｔｅｒｓ １２３",
+    "CJK Ext. E: a\U0002b825b \U0002b84dw and Ext. B: x\U00022f24y",
     "combining: e\u0301 a\u0308 n\u0303 (already decomposed)",
     "quotes “curly” ‘single’ «guillemets» „low“ and ellipsis…",
     "##hash ##tags and [brackets] {braces} <angles> back\\slash",
@@ -43,6 +44,35 @@ CORPUS = [
     "",
     "   ",
 ]
+
+
+# Random strings over many scripts, for a second comparison of token ids.
+# Only characters whose Unicode category and decomposition are the same in
+# Unicode 3.2 and today are drawn: Hugging Face's tokenizer carries older
+# Unicode tables than utf8proc, and characters added or re-categorized since
+# (e.g. U+0C3C, a nonspacing mark since Unicode 14) are tokenized differently.
+FUZZ_RANGES = [(0x20, 0x7e)] * 6 + [
+    (0x1, 0x20), (0x80, 0x2ff), (0x300, 0x36f), (0x370, 0x52f), (0x590, 0x6ff), (0x900, 0xdff),
+    (0x1100, 0x11ff), (0x1e00, 0x1fff), (0x2000, 0x206f), (0x2070, 0x2bff), (0x3000, 0x30ff),
+    (0x3400, 0x4dbf), (0x4e00, 0x9fff), (0xac00, 0xd7a3), (0xf900, 0xfaff), (0xfb00, 0xfffd),
+    (0x10000, 0x1ffff), (0x20000, 0x2ffff), (0xe0000, 0xe01ff), (0xe000, 0xf8ff)]
+
+
+def fuzz_corpus(n, seed=5):
+    import random
+    import unicodedata
+    old, rng, out = unicodedata.ucd_3_2_0, random.Random(seed), []
+    while len(out) < n:
+        s, want = "", rng.randint(1, 12)
+        while len(s) < want:
+            lo, hi = rng.choice(FUZZ_RANGES)
+            ch = chr(rng.randint(lo, hi))
+            if (0xd800 <= ord(ch) <= 0xdfff or old.category(ch) != unicodedata.category(ch)
+                    or old.category(ch) == "Cn" or old.decomposition(ch) != unicodedata.decomposition(ch)):
+                continue
+            s += ch
+        out.append(s)
+    return out
 
 
 def run_embed(exe, args, env=None):
@@ -96,6 +126,28 @@ def main(argv=None):
                          f"{tok.encode(text).tokens}")
     check(all(got[i] == tok.encode(t).ids for i, t in enumerate(CORPUS)) if len(got) == len(CORPUS) else False,
           f"token ids equal tokenizers {tokenizers.__version__} on all {len(CORPUS)} texts ({n_tok} tokens)")
+
+    fuzz = fuzz_corpus(1000)
+    r = run_embed(exe, ["--ids", weights, vocab, *fuzz])
+    got = [list(map(int, l.split())) for l in r.stdout.splitlines()]
+    diff = [t for t, g in zip(fuzz, got) if g != tok.encode(t).ids]
+    check(r.returncode == 0 and len(got) == len(fuzz) and not diff,
+          f"token ids equal tokenizers' on {len(fuzz)} random multi-script strings"
+          + (f"; first difference {diff[0]!r}: C {got[fuzz.index(diff[0])]}, HF {tok.encode(diff[0]).ids}"
+             if diff else ""))
+
+    # the tokenizer again under AddressSanitizer and UBSan (leaks fail): same ids, no report
+    asan = os.path.join(work, "embed_asan")
+    common.run([a.cc, "-std=c11", "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+                "-DXF_MODEL=minilm", "-I", work, "-I", os.path.join(common.ROOT, "examples"), c,
+                os.path.join(common.ROOT, "examples", "embed.c"), "-lutf8proc", "-lm", "-o", asan])
+    extra = ["x" * 100, "\u00e9" * 100 + "a", "\U0010ffff\u00ad" * 3, "a\ue000b\u0378c\ufdd0d\U000e0100e"]
+    ra = run_embed(asan, ["--ids", weights, vocab, *CORPUS, *extra],
+                   env=dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"))
+    want = [tok.encode(t).ids for t in CORPUS + extra]
+    check(ra.returncode == 0 and not ra.stderr and
+          [list(map(int, l.split())) for l in ra.stdout.splitlines()] == want,
+          f"--ids under ASan+UBSan: exit {ra.returncode} {ra.stderr[-1500:]}")
 
     # 2. embeddings against transformers in float64
     texts = CORPUS[:6] + ["A man is eating food.", "A man is eating a piece of bread.", "The girl is carrying a baby."]

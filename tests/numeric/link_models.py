@@ -78,7 +78,7 @@ def main(argv=None):
         if (!m) {{ printf("FAIL {n}: open: %s\\n", err); bad++; }}
         else {{
             static const int32_t toks[] = {{{", ".join(map(str, toks))}}};
-            static float out[{len(toks)}][{n}_VOCAB];
+            static float out[{len(toks)}][{n}_OUT];
             if ({n}_forward(m, toks, {len(toks)}, &out[0][0]) != 0) {{ printf("FAIL {n}: forward\\n"); bad++; }}
             FILE *f = fopen("{os.path.join(d, 'c.bin')}", "wb");
             fwrite(out, sizeof out, 1, f);
