@@ -38,7 +38,13 @@ for cc in clang gcc; do
     done
 done
 echo "cross: clang --target=aarch64-linux-gnu"
-clang $flags --target=aarch64-linux-gnu -fopenmp -c "$tmp/$na.c" -o "$tmp/a-arm.o"
+# clang finds the cross headers through an aarch64 gcc installation; with only
+# libc6-dev-arm64-cross (scripts/setup-debian.sh) there is none, so name them
+cross_inc=""
+if [ ! -d /usr/lib/gcc-cross/aarch64-linux-gnu ] && [ -d /usr/aarch64-linux-gnu/include ]; then
+    cross_inc="-isystem /usr/aarch64-linux-gnu/include"
+fi
+clang $flags --target=aarch64-linux-gnu $cross_inc -fopenmp -c "$tmp/$na.c" -o "$tmp/a-arm.o"
 file_type=$(od -An -tx1 -j18 -N2 "$tmp/a-arm.o" | tr -d ' ')
 [ "$file_type" = "b700" ] || { echo "FAIL: not an aarch64 object (e_machine $file_type)"; exit 1; }
 cat > "$tmp/two.c" <<C
