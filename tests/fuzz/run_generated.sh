@@ -39,12 +39,15 @@ for f in $(find "$@" -type f | sort); do
                -o "$tmp/run"; } > "$tmp/cc" 2>&1; then
         echo "FAIL (build): $f"; head -n 5 "$tmp/cc"; failed=$((failed + 1)); continue
     fi
-    n=$((ctx < 3 ? ctx : 3))
+    # the battery's prefix must leave room in the cache: n <= context - 1
+    n=$((ctx - 1 < 3 ? ctx - 1 : 3)); [ "$n" -ge 1 ] || n=1
     toks=$(seq -s, 0 $((n - 1)) | sed 's/[0-9]*/0/g')
     {
         echo "forward $toks"
-        if [ "$dec" = 1 ] && [ "$ctx" -gt "$n" ]; then echo "decode 0"; echo "check_bad $toks 0"
-        else echo "check_bad $toks -1"; fi
+        if [ "$ctx" -gt "$n" ]; then
+            if [ "$dec" = 1 ]; then echo "decode 0"; echo "check_bad $toks 0"
+            else echo "check_bad $toks -1"; fi
+        fi
     } > "$tmp/script"
     ran=$((ran + 1))
     if ! timeout 60 "$tmp/run" "$tmp/w.safetensors" "$tmp/script" "$tmp/out.bin" > "$tmp/log" 2>&1; then
