@@ -200,9 +200,13 @@ int main(int argc, char **argv)
         return 1;
     }
     size_t len;
+    errno = 0;
     char *src = xf_read_file(o.input, &len);
-    if (!src)
-        return fail("cannot read '%s'", o.input);
+    if (!src) {
+        fprintf(stderr, "xfc: error: cannot read '%s': %s\n", o.input,
+                errno ? strerror(errno) : "read error");
+        return 1;
+    }
     /* the command line, for the generated file's first comment (basename of inputs only) */
     XfStrBuf cmd = {0};
     xf_sb_puts(&cmd, "xfc");

@@ -110,5 +110,9 @@ out "$tmp/long.xf"; check "long line: exit 1" rc 1
 check "long line: located" has "long.xf:1:3000072: error: unknown activation" stderr
 check "long line: under 2 KB of stderr" [ "$(wc -c < "$tmp/stderr")" -lt 2000 ]
 
+# ---- an unreadable input says why ------------------------------------------
+out "$tmp/nosuch.xf"; check "missing input: exit 1" rc 1; check "missing input: OS reason" has "No such file or directory" stderr
+out "$tmp"; check "folder as input: exit 1" rc 1; check "folder as input: OS reason" has "Is a directory" stderr
+
 echo "hardening: $passes passed, $fails failed"
 [ "$fails" = 0 ]

@@ -40,7 +40,7 @@ for nm in $accept $refuse; do
     if "$xfc" "$tmp/m.xf" -o "$tmp/o/gen.c" 2> "$tmp/err"; then
         case " $(echo $refuse) " in *" $nm "*) check "'$nm' must be refused" false ;; esac
         for cc in clang gcc; do
-            check "model '$nm': $cc builds it" $cc $flags -fsyntax-only "$tmp/o/gen.c"
+            check "model '$nm': $cc builds it" $cc $flags -fopenmp -fsyntax-only "$tmp/o/gen.c"
         done
     else
         case " $(echo $accept) " in *" $nm "*) check "'$nm' must be accepted ($(head -n 1 "$tmp/err"))" false ;; esac

@@ -1,5 +1,6 @@
 /* test_passes.c - the IR builder, verifier and each pass on graphs lowered
  * from models built in code. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -185,6 +186,49 @@ static void dce_removes_unreachable_and_renumbers(void **state)
     ir_graph_free(g);
 }
 
+/* Attention FLOPs use closed forms for the keys each query sees (stats.c);
+ * here they are counted position by position, for causal and bidirectional
+ * windows below, at and above the context. */
+static double brute_keys(int64_t T, bool causal, int64_t w)
+{
+    double sum = 0;
+    for (int64_t p = 0; p < T; p++)
+        for (int64_t k = 0; k < T; k++)
+            sum += (!causal || k <= p) && (w == 0 || (k > p ? k - p : p - k) < w);
+    return sum / (double)T;
+}
+
+static double attn_block_flops(bool bidir, int64_t window)
+{
+    static XfSublayerDesc subs[1];
+    static XfBlockInst blocks[1];
+    subs[0] = tm_attn(4, 2, 6, bidir, window);
+    XfModelDesc m = tm_model(subs, 1, blocks, 1, -1, (XfRatio){0, 1});
+    XfGraph *g = fe_model_lower(&m, "tests/tiny.xf");
+    XfPassCtx cx = {0};
+    assert_true(run_all(g, &cx));
+    double f = cx.stats.block[0].flops;
+    pass_ctx_free(&cx);
+    ir_graph_free(g);
+    return f;
+}
+
+static void stats_attention_keys_closed_form(void **state)
+{
+    (void)state;
+    const int64_t T = 20;       /* tm_model's context */
+    for (int bidir = 0; bidir < 2; bidir++) {
+        double full = attn_block_flops(bidir, 0);
+        for (int64_t w = 1; w <= T + 3; w++) {
+            double want = full - 4.0 * 4 * 6 * (brute_keys(T, !bidir, 0) - brute_keys(T, !bidir, w));
+            double got = attn_block_flops(bidir, w);
+            if (fabs(got - want) > 1e-9 * want)
+                fail_msg("bidirectional %d window %lld: %.6f FLOPs, want %.6f", bidir,
+                         (long long)w, got, want);
+        }
+    }
+}
+
 static void stats_predict_routed_flops(void **state)
 {
     (void)state;
@@ -284,6 +328,7 @@ int main(void)
         cmocka_unit_test(memplan_never_overlaps_live_buffers),
         cmocka_unit_test(dce_removes_unreachable_and_renumbers),
         cmocka_unit_test(stats_predict_routed_flops),
+        cmocka_unit_test(stats_attention_keys_closed_form),
         cmocka_unit_test(dump_is_stable_and_names_lines),
         cmocka_unit_test(many_routed_sublayers),
         cmocka_unit_test(route_bytes_match_runtime),
