@@ -18,6 +18,9 @@ cmocka_c='#include <stdarg.h>
 #include <setjmp.h>
 #include <cmocka.h>
 int main(void) { return 0; }'
+fuzz_c='#include <stddef.h>
+#include <stdint.h>
+int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { return (int)(0 * n * (d != 0)); }'
 stdio_c='#include <stdio.h>
 #include <math.h>
 int f(void) { return printf("%f", sqrt(2.0)); }'
@@ -35,7 +38,7 @@ packages=(
     "bison|command -v bison"
     "libomp-dev|printf '%s\n' \"\$omp_c\" | clang -fopenmp -x c - -o \"\$probe_dir/omp\""
     "libcmocka-dev|printf '%s\n' \"\$cmocka_c\" | gcc -x c - -lcmocka -o \"\$probe_dir/cmocka\""
-    "libclang-rt-14-dev|printf 'int main(void){return 0;}\n' | clang -fsanitize=address,undefined -x c - -o \"\$probe_dir/asan\""
+    "libclang-rt-14-dev|printf '%s\n' \"\$fuzz_c\" | clang -fsanitize=fuzzer,address,undefined -x c - -o \"\$probe_dir/fuzz\""
     "libutf8proc-dev|printf '#include <utf8proc.h>\nint main(void){return utf8proc_category(65) != UTF8PROC_CATEGORY_LU;}\n' | gcc -x c - -lutf8proc -o \"\$probe_dir/utf8proc\""
     "libc6-dev-arm64-cross|printf '%s\n' \"\$stdio_c\" | clang --target=aarch64-linux-gnu --sysroot=$aarch64_sysroot -x c -c - -o \"\$probe_dir/arm.o\""
     "python3|test -x /usr/bin/python3"
