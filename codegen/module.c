@@ -14,7 +14,7 @@
 extern const char *const xf_runtime_lines[];   /* runtime_src.c (tools/embed.c) */
 
 static const CgEmitFn emitters[XF_OP_COUNT] = {
-#define XF_OP(e, text, min_in, max_in, shape, emit, flags) [XF_OP_##e] = emit,
+#define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem) [XF_OP_##e] = emit,
 #include "../ir/ops.def"
 #undef XF_OP
 };
@@ -107,8 +107,6 @@ static void emit_run(CgCtx *c)
     cw_line(w, "(void)decode;");
     for (XfId id = 1; id <= g->n_nodes; id++) {
         const XfNode *x = &g->nodes[id];
-        if (x->flags & XF_NODE_DEAD)
-            continue;
         if (x->op != XF_OP_WEIGHT)
             emit_comment_for(c, id);
         emitters[x->op](c, id);
@@ -122,7 +120,7 @@ static int n_weights(const XfGraph *g)
 {
     int k = 0;
     for (XfId id = 1; id <= g->n_nodes; id++)
-        k += g->nodes[id].op == XF_OP_WEIGHT && !(g->nodes[id].flags & XF_NODE_DEAD);
+        k += g->nodes[id].op == XF_OP_WEIGHT;
     return k;
 }
 
@@ -172,7 +170,7 @@ static void emit_api(CgCtx *c)
     cw_open(w, "static const struct { const char *name; int rank; int64_t dim[3]; } xf_weights[%d] =", nw);
     for (XfId id = 1; id <= g->n_nodes; id++) {
         const XfNode *x = &g->nodes[id];
-        if (x->op != XF_OP_WEIGHT || (x->flags & XF_NODE_DEAD))
+        if (x->op != XF_OP_WEIGHT)
             continue;
         cw_line(w, "{\"%s\", %d, {%lld, %lld, %lld}},", x->attr.name, x->shape.rank,
                 (long long)x->shape.dim[0], (long long)x->shape.dim[1], (long long)x->shape.dim[2]);
@@ -184,7 +182,7 @@ static void emit_api(CgCtx *c)
     int *kvd = xf_xcalloc((size_t)g->n_layers_kv + 1, sizeof *kvd);
     for (XfId id = 1; id <= g->n_nodes; id++) {
         const XfNode *x = &g->nodes[id];
-        if (x->op == XF_OP_ATTENTION && !(x->flags & XF_NODE_DEAD))
+        if (x->op == XF_OP_ATTENTION)
             kvd[x->attr.layer] = (int)(x->attr.kv_heads * x->attr.head_dim);
     }
     XfStrBuf sb = {0};

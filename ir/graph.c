@@ -6,7 +6,8 @@
 #include "shape_rules.h"
 
 const XfOpInfo xf_op_info[XF_OP_COUNT] = {
-#define XF_OP(e, text, min_in, max_in, shape, emit, flags) [XF_OP_##e] = {text, min_in, max_in, shape, flags},
+#define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem) \
+    [XF_OP_##e] = {text, min_in, max_in, shape, XF_FUSE_##fuse, XF_STREAM_##stream, XF_MEM_##mem},
 #include "ops.def"
 #undef XF_OP
 };
@@ -49,12 +50,6 @@ void ir_graph_free(XfGraph *g)
     free(g->plan.size);
     xf_arena_free(g->arena);
     free(g);
-}
-
-XfNode *ir_node(XfGraph *g, XfId id)
-{
-    XF_ASSERT(id > 0 && id <= g->n_nodes);
-    return &g->nodes[id];
 }
 
 int ir_stream_add(XfGraph *g, XfStreamKind kind, int parent)
@@ -100,9 +95,9 @@ XfId ir_node_add(XfGraph *g, XfOp op, const XfId *in, int n_in, const XfAttrs *a
     }
     if (attr)
         n->attr = *attr;
-    if (info->flags & XF_OPF_STREAM) {
+    if (info->stream != XF_STREAM_NONE) {
         int parent = g->nodes[in[0]].shape.stream;
-        int s = ir_stream_add(g, op == XF_OP_MOD_SELECT ? XF_STREAM_MOD : XF_STREAM_MOE, parent);
+        int s = ir_stream_add(g, info->stream, parent);
         g->streams[s].def = id;
         g->nodes[id].def_stream = (uint32_t)s;
         g->streams[s].capacity = n->attr.capacity;

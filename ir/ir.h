@@ -11,18 +11,20 @@ typedef uint32_t XfId;          /* 0 means "no node" */
 #define XF_MAX_RANK  4
 
 typedef enum {
-#define XF_OP(e, text, min_in, max_in, shape, emit, flags) XF_OP_##e,
+#define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem) XF_OP_##e,
 #include "ops.def"
 #undef XF_OP
     XF_OP_COUNT
 } XfOp;
 
-enum {
-    XF_OPF_SOURCE  = 1 << 0,    /* no inputs: tokens, positions, weights */
-    XF_OPF_ROWWISE = 1 << 1,    /* row i of the output depends on row i of token inputs only */
-    XF_OPF_STATE   = 1 << 2,    /* reads or writes model state (the KV cache) */
-    XF_OPF_STREAM  = 1 << 3,    /* defines the runtime row count of a new stream */
-};
+/* The fusion class of an op (ops.def): how passes/fuse.c may use it. */
+typedef enum { XF_FUSE_NONE, XF_FUSE_PROLOGUE, XF_FUSE_EPILOGUE, XF_FUSE_ANCHOR } XfFuseClass;
+/* Where an op's output lives (ops.def). */
+typedef enum {
+    XF_MEM_NONE,                /* not in the arena: weights (mmapped), the caller's tokens */
+    XF_MEM_ARENA,               /* a buffer of the memory plan (the logits are the caller's) */
+    XF_MEM_ALIAS,               /* a view into input 0's buffer: no bytes of its own */
+} XfMemKind;
 
 typedef enum { XF_F32, XF_I32, XF_ROUTE } XfDtype;   /* ROUTE: an MoE routing table */
 
@@ -83,8 +85,7 @@ typedef struct {
 } XfAttrs;
 
 enum {
-    XF_NODE_DEAD   = 1 << 0,
-    XF_NODE_OUTPUT = 1 << 1,    /* the logits */
+    XF_NODE_OUTPUT = 1 << 0,    /* the logits */
 };
 
 typedef struct {
@@ -130,10 +131,12 @@ typedef struct {
 } XfGraph;
 
 typedef struct {
-    const char *name;
-    int         min_in, max_in;
-    bool      (*shape)(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n);
-    unsigned    flags;
+    const char  *name;
+    int          min_in, max_in;
+    bool       (*shape)(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n);
+    XfFuseClass  fuse;
+    XfStreamKind stream;        /* the kind of stream the op defines, XF_STREAM_NONE if none */
+    XfMemKind    mem;
 } XfOpInfo;
 
 extern const XfOpInfo xf_op_info[XF_OP_COUNT];
@@ -146,7 +149,6 @@ void     ir_graph_free(XfGraph *g);
 XfId     ir_node_add(XfGraph *g, XfOp op, const XfId *in, int n_in, const XfAttrs *attr, XfLoc loc);
 XfId     ir_weight_add(XfGraph *g, const char *name, int rank, const int64_t *dims, XfLoc loc);
 int      ir_stream_add(XfGraph *g, XfStreamKind kind, int parent);
-XfNode  *ir_node(XfGraph *g, XfId id);
 int64_t  ir_shape_elems(const XfShape *s);           /* at the bound */
 bool     ir_shape_equal(const XfShape *a, const XfShape *b);   /* field by field, not memcmp */
 int64_t  ir_node_bytes(const XfGraph *g, XfId id);   /* buffer size at the bound */

@@ -65,54 +65,96 @@ static bool same_rows(const XfNode *a, const XfNode *b)
 
 static bool same_shape(const XfNode *a, const XfNode *b) { return ir_shape_equal(&a->shape, &b->shape); }
 
-/* rowwise ops whose output has the shape of input 0; checks the others */
-bool shape_same_as_0(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
+/* Row-wise ops whose output has the shape of input 0: each rule checks its
+ * other operands, then this gives the output. */
+static bool same_as_0(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
 {
     XfNode *x = &g->nodes[id], *a = IN(0);
-    int64_t d = last(a);
-    switch (x->op) {
-    case XF_OP_ADD:
-    case XF_OP_GLU:
-        if (!same_shape(a, IN(1)))
-            return FAIL("%s operands differ in shape", xf_op_info[x->op].name);
-        break;
-    case XF_OP_ADD_BIAS:
-    case XF_OP_RMSNORM:
-        if (IN(1)->shape.rank != 1 || IN(1)->shape.dim[0] != d)
-            return FAIL("%s expects a vector of %lld", xf_op_info[x->op].name, (long long)d);
-        break;
-    case XF_OP_LAYERNORM:
-        if (IN(1)->shape.dim[0] != d || IN(2)->shape.dim[0] != d)
-            return FAIL("layernorm expects weight and bias of %lld", (long long)d);
-        break;
-    case XF_OP_ROPE:
-        if (d != x->attr.heads * x->attr.head_dim || x->attr.head_dim % 2 ||
-            IN(1)->dtype != XF_I32 || !same_rows(a, IN(1)))
-            return FAIL("rope expects [rows, heads*head_dim] and positions");
-        break;
-    case XF_OP_MOD_COMBINE:
-        if (!same_shape(IN(1), IN(2)) || IN(3)->shape.dim[1] != 1 || !same_rows(a, IN(3)) ||
-            !same_rows(IN(1), IN(4)) || last(IN(1)) != d)
-            return FAIL("mod_combine operands do not match");
-        break;
-    case XF_OP_SFFN_APPLY: {
-        XfNode *sel = IN(1), *w1 = IN(2), *w2 = IN(3);
-        int64_t h = w1->shape.dim[0];
-        if (sel->dtype != XF_I32 || !same_rows(a, sel) || w1->shape.dim[1] != d ||
-            w2->shape.dim[0] != d || w2->shape.dim[1] != h)
-            return FAIL("sffn_apply operands do not match");
-        if (x->n_in == 6 && (IN(4)->shape.dim[0] != h || IN(5)->shape.dim[0] != d))
-            return FAIL("sffn_apply biases do not match");
-        break;
-    }
-    default:
-        break;
-    }
     if (a->dtype != XF_F32)
         return FAIL("%s expects f32", xf_op_info[x->op].name);
     *out = rows(g, a->shape.stream, a->shape.rank, a->shape.dim[1], a->shape.dim[2]);
     *dt = XF_F32;
     return true;
+}
+
+/* (a, b) of one shape: add, glu */
+static bool same_operands(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
+{
+    if (!same_shape(IN(0), IN(1)))
+        return FAIL("%s operands differ in shape", xf_op_info[g->nodes[id].op].name);
+    return same_as_0(g, id, out, dt, err, n);
+}
+
+/* (x, v[D]) with D the last dim of x: add_bias, rmsnorm */
+static bool row_vector(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
+{
+    int64_t d = last(IN(0));
+    if (IN(1)->shape.rank != 1 || IN(1)->shape.dim[0] != d)
+        return FAIL("%s expects a vector of %lld", xf_op_info[g->nodes[id].op].name, (long long)d);
+    return same_as_0(g, id, out, dt, err, n);
+}
+
+bool shape_add(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
+{
+    return same_operands(g, id, out, dt, err, n);
+}
+
+bool shape_glu(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
+{
+    return same_operands(g, id, out, dt, err, n);
+}
+
+bool shape_add_bias(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
+{
+    return row_vector(g, id, out, dt, err, n);
+}
+
+bool shape_rmsnorm(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
+{
+    return row_vector(g, id, out, dt, err, n);
+}
+
+bool shape_act(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
+{
+    return same_as_0(g, id, out, dt, err, n);
+}
+
+bool shape_layernorm(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
+{
+    int64_t d = last(IN(0));
+    if (IN(1)->shape.dim[0] != d || IN(2)->shape.dim[0] != d)
+        return FAIL("layernorm expects weight and bias of %lld", (long long)d);
+    return same_as_0(g, id, out, dt, err, n);
+}
+
+bool shape_rope(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
+{
+    XfNode *x = &g->nodes[id], *a = IN(0);
+    if (last(a) != x->attr.heads * x->attr.head_dim || x->attr.head_dim % 2 ||
+        IN(1)->dtype != XF_I32 || !same_rows(a, IN(1)))
+        return FAIL("rope expects [rows, heads*head_dim] and positions");
+    return same_as_0(g, id, out, dt, err, n);
+}
+
+bool shape_mod_combine(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
+{
+    XfNode *a = IN(0);
+    if (!same_shape(IN(1), IN(2)) || IN(3)->shape.dim[1] != 1 || !same_rows(a, IN(3)) ||
+        !same_rows(IN(1), IN(4)) || last(IN(1)) != last(a))
+        return FAIL("mod_combine operands do not match");
+    return same_as_0(g, id, out, dt, err, n);
+}
+
+bool shape_sffn_apply(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
+{
+    XfNode *x = &g->nodes[id], *a = IN(0), *sel = IN(1), *w1 = IN(2), *w2 = IN(3);
+    int64_t d = last(a), h = w1->shape.dim[0];
+    if (sel->dtype != XF_I32 || !same_rows(a, sel) || w1->shape.dim[1] != d ||
+        w2->shape.dim[0] != d || w2->shape.dim[1] != h)
+        return FAIL("sffn_apply operands do not match");
+    if (x->n_in == 6 && (IN(4)->shape.dim[0] != h || IN(5)->shape.dim[0] != d))
+        return FAIL("sffn_apply biases do not match");
+    return same_as_0(g, id, out, dt, err, n);
 }
 
 bool shape_linear(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)

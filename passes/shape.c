@@ -9,8 +9,6 @@ bool pass_shape(XfGraph *g, XfPassCtx *cx)
     bool ok = true;
     for (XfId id = 1; id <= g->n_nodes; id++) {
         XfNode *n = &g->nodes[id];
-        if (n->flags & XF_NODE_DEAD)
-            continue;
         char err[256];
         if (!ir_shape_infer_node(g, id, err, sizeof err)) {
             fprintf(cx->err, "%s:%u:%u: error: t%u %s: %s\n", g->src_path, n->loc.line, n->loc.col,

@@ -44,53 +44,95 @@ static double avg_keys(int64_t T, const XfAttrs *a)
     return T ? sum / (double)T : 0;
 }
 
-static double flops_per_row(const XfGraph *g, const XfNode *x, bool dense)
+/* ---- FLOPs per output row and weight shares (the flops and share columns of
+ * ops.def).  `dense`: as if nothing were routed. */
+typedef double FlopsFn(const XfGraph *g, const XfNode *x, bool dense);
+typedef double ShareFn(const XfGraph *g, const XfNode *x, int i);
+
+static int64_t last_dim(const XfNode *x) { return x->shape.dim[x->shape.rank - 1]; }
+
+static double flops_zero(const XfGraph *g, const XfNode *x, bool dense)
 {
-    const XfNode *in0 = x->n_in ? &g->nodes[x->in[0]] : NULL;
-    int64_t last = x->shape.dim[x->shape.rank - 1];
-    switch (x->op) {
-    case XF_OP_TOKENS: case XF_OP_POSITIONS: case XF_OP_WEIGHT: case XF_OP_EMBED:
-    case XF_OP_GATHER: case XF_OP_MOE_GATHER: case XF_OP_MOD_SELECT:
-        return 0;
-    case XF_OP_LINEAR:
-    case XF_OP_GROUPED_LINEAR:
-        return 2.0 * (double)in0->shape.dim[1] * (double)last;
-    case XF_OP_ATTENTION: {
-        int s = x->shape.stream;
-        int64_t T = dense ? g->context : ir_stream_bound(g, s);
-        return 4.0 * (double)(x->attr.heads * x->attr.head_dim) * avg_keys(T, &x->attr);
-    }
-    case XF_OP_MOE_ROUTE:
-        return 3.0 * (double)x->attr.experts;
-    case XF_OP_SFFN_APPLY: {
-        int64_t h = g->nodes[x->in[2]].shape.dim[0], d = g->nodes[x->in[2]].shape.dim[1];
-        int64_t M = g->nodes[x->in[1]].shape.dim[1];
-        return dense ? 4.0 * (double)(h * d) : 4.0 * (double)(M * d);
-    }
-    case XF_OP_RMSNORM: return 3.0 * (double)last;
-    case XF_OP_LAYERNORM: return 5.0 * (double)last;
-    default:
-        return (double)last;
-    }
+    (void)g, (void)x, (void)dense;
+    return 0;
 }
 
-/* share of weight input i of x that one row of x reads */
-static double weight_share(const XfGraph *g, const XfNode *x, int i)
+static double flops_elementwise(const XfGraph *g, const XfNode *x, bool dense)
 {
-    const XfNode *w = &g->nodes[x->in[i]];
-    switch (x->op) {
-    case XF_OP_EMBED:
-        return 1.0 / (double)w->shape.dim[0];
-    case XF_OP_GROUPED_LINEAR:
-        return 1.0 / (double)w->shape.dim[0];
-    case XF_OP_SFFN_APPLY:
-        if (i == 5)
-            return 1.0;
-        return (double)g->nodes[x->in[1]].shape.dim[1] / (double)g->nodes[x->in[2]].shape.dim[0];
-    default:
-        return 1.0;
-    }
+    (void)g, (void)dense;
+    return (double)last_dim(x);
 }
+
+static double flops_rmsnorm(const XfGraph *g, const XfNode *x, bool dense)
+{
+    (void)g, (void)dense;
+    return 3.0 * (double)last_dim(x);
+}
+
+static double flops_layernorm(const XfGraph *g, const XfNode *x, bool dense)
+{
+    (void)g, (void)dense;
+    return 5.0 * (double)last_dim(x);
+}
+
+static double flops_matmul(const XfGraph *g, const XfNode *x, bool dense)
+{
+    (void)dense;
+    return 2.0 * (double)g->nodes[x->in[0]].shape.dim[1] * (double)last_dim(x);
+}
+
+static double flops_attention(const XfGraph *g, const XfNode *x, bool dense)
+{
+    int64_t T = dense ? g->context : ir_stream_bound(g, x->shape.stream);
+    return 4.0 * (double)(x->attr.heads * x->attr.head_dim) * avg_keys(T, &x->attr);
+}
+
+static double flops_moe_route(const XfGraph *g, const XfNode *x, bool dense)
+{
+    (void)g, (void)dense;
+    return 3.0 * (double)x->attr.experts;
+}
+
+static double flops_sffn_apply(const XfGraph *g, const XfNode *x, bool dense)
+{
+    int64_t h = g->nodes[x->in[2]].shape.dim[0], d = g->nodes[x->in[2]].shape.dim[1];
+    int64_t M = g->nodes[x->in[1]].shape.dim[1];
+    return dense ? 4.0 * (double)(h * d) : 4.0 * (double)(M * d);
+}
+
+static double share_all(const XfGraph *g, const XfNode *x, int i)
+{
+    (void)g, (void)x, (void)i;
+    return 1.0;
+}
+
+/* one row of the weight's first dimension: an embedding row, one expert */
+static double share_row(const XfGraph *g, const XfNode *x, int i)
+{
+    return 1.0 / (double)g->nodes[x->in[i]].shape.dim[0];
+}
+
+/* M of the hidden units, except the output bias */
+static double share_sffn(const XfGraph *g, const XfNode *x, int i)
+{
+    if (i == 5)
+        return 1.0;
+    return (double)g->nodes[x->in[1]].shape.dim[1] / (double)g->nodes[x->in[2]].shape.dim[0];
+}
+
+static FlopsFn *const flops_fn[XF_OP_COUNT] = {
+#define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem) \
+    [XF_OP_##e] = flops,
+#include "../ir/ops.def"
+#undef XF_OP
+};
+
+static ShareFn *const share_fn[XF_OP_COUNT] = {
+#define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem) \
+    [XF_OP_##e] = share,
+#include "../ir/ops.def"
+#undef XF_OP
+};
 
 bool pass_stats(XfGraph *g, XfPassCtx *cx)
 {
@@ -107,15 +149,13 @@ bool pass_stats(XfGraph *g, XfPassCtx *cx)
     double *share = xf_arena_alloc(cx->scratch, (g->n_nodes + 1) * sizeof *share);
     for (XfId id = 1; id <= g->n_nodes; id++) {
         const XfNode *x = &g->nodes[id];
-        if (x->flags & XF_NODE_DEAD)
-            continue;
         XfCost *c = x->block >= 0 ? &st->block[x->block] : &st->outside;
-        c->flops += flops_per_row(g, x, false) * rate(g, x->shape.stream, false);
-        c->flops_dense += flops_per_row(g, x, true) * rate(g, x->shape.stream, true);
+        c->flops += flops_fn[x->op](g, x, false) * rate(g, x->shape.stream, false);
+        c->flops_dense += flops_fn[x->op](g, x, true) * rate(g, x->shape.stream, true);
         for (int i = 0; i < x->n_in; i++) {
             if (g->nodes[x->in[i]].op != XF_OP_WEIGHT)
                 continue;
-            double r = rate(g, x->shape.stream, false), s = weight_share(g, x, i);
+            double r = rate(g, x->shape.stream, false), s = share_fn[x->op](g, x, i);
             if (x->op == XF_OP_GROUPED_LINEAR)   /* rate counts assignments: top_k of experts */
                 s *= r, r = 1.0;
             s *= r < 1.0 ? r : 1.0;
@@ -127,7 +167,7 @@ bool pass_stats(XfGraph *g, XfPassCtx *cx)
     }
     for (XfId id = 1; id <= g->n_nodes; id++) {
         const XfNode *w = &g->nodes[id];
-        if (w->op != XF_OP_WEIGHT || (w->flags & XF_NODE_DEAD))
+        if (w->op != XF_OP_WEIGHT)
             continue;
         XfCost *c = w->block >= 0 ? &st->block[w->block] : &st->outside;
         double e = (double)ir_shape_elems(&w->shape);
