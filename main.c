@@ -24,6 +24,7 @@ static const char usage[] =
     "  --seed N                 seed for --init-weights (default 0)\n"
     "  --line-directives        emit #line directives pointing at the .xf file\n"
     "  --no-verify              skip the IR verifier between passes (on by default)\n"
+    "  --no-fuse                leave out the fuse pass's groups (one kernel per op)\n"
     "  -h, --help               this text\n"
     "  --version                print the version\n"
     "\n"
@@ -32,7 +33,7 @@ static const char usage[] =
 
 typedef struct {
     const char *input, *out_c, *dump_ir, *dump_dot, *init_weights;
-    bool        stats, list_passes, line_directives, verify;
+    bool        stats, list_passes, line_directives, verify, no_fuse;
     uint64_t    seed;
 } Options;
 
@@ -80,6 +81,8 @@ static int parse_args(int argc, char **argv, Options *o)
             o->line_directives = true;
         } else if (!strcmp(a, "--no-verify")) {
             o->verify = false;
+        } else if (!strcmp(a, "--no-fuse")) {
+            o->no_fuse = true;
         } else if (a[0] == '-' && a[1]) {
             if (!strcmp(a, "-o") || !strcmp(a, "--dump-dot") || !strcmp(a, "--init-weights") ||
                 !strcmp(a, "--seed"))
@@ -138,7 +141,7 @@ static int compile(const Options *o, const char *src, size_t len, const char *cm
     XfGraph *g = fe_model_lower(m, o->input);
     xf_arena_free(session);
     int rc = 1;
-    XfPassCtx cx = {.err = stderr, .dump_out = stdout, .verify = o->verify};
+    XfPassCtx cx = {.err = stderr, .dump_out = stdout, .verify = o->verify, .no_fuse = o->no_fuse};
     if (o->dump_ir && *o->dump_ir)
         cx.dump_after = o->dump_ir;
     if (o->verify && !ir_verify(g, stderr)) {

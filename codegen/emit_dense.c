@@ -121,3 +121,65 @@ void emit_attention(CgCtx *c, XfId id)
             a->layer, V(3), ROWS, LL(a->heads), LL(a->kv_heads), LL(a->head_dim), a->causal,
             LL(a->window));
 }
+
+/* A fused group: one xfrt_linear_fused call.  Its segments are written one
+ * after another into its buffer, each [rows bound, cols]. */
+static const char *seg_ptr(CgCtx *c, XfId id, const XfFuseSeg *sg)
+{
+    const XfNode *x = &c->g->nodes[id];
+    if (x->flags & XF_NODE_OUTPUT)
+        return "logits";
+    if (!sg->offset)
+        return cg_var(c, id);
+    return cg_fmt(c, "%s + (size_t)%lld * %lld", cg_var(c, id), LL(x->shape.dim[0]), LL(sg->offset));
+}
+
+static const char *slot_var(CgCtx *c, XfId id, int slot)
+{
+    return slot >= 0 ? cg_var(c, c->g->nodes[id].in[slot]) : "NULL";
+}
+
+void emit_fused(CgCtx *c, XfId id)
+{
+    const XfGraph *g = c->g;
+    const XfNode *x = &g->nodes[id];
+    const XfFuse *fu = x->attr.fuse;
+    cg_decl(c, id);
+    cw_open(c->w, "%s", "");
+    if (fu->norm != XF_NORM_NONE)
+        cw_line(c->w, "const XfrtNorm norm = {.kind = %s, .w = %s, .b = %s, .eps = %s};",
+                fu->norm == XF_NORM_RMS ? "XFRT_NORM_RMS" : "XFRT_NORM_LAYER", slot_var(c, id, fu->norm_w),
+                slot_var(c, id, fu->norm_b), cg_float(c, fu->eps));
+    cw_open(c->w, "const XfrtLinearOut out[%d] =", fu->n_seg);
+    for (int s = 0; s < fu->n_seg; s++) {
+        const XfFuseSeg *sg = &fu->seg[s];
+        cw_open(c->w, "%s", "");
+        cw_line(c->w, ".y = %s, .cols = %lld, .W = %s, .W2 = %s,", seg_ptr(c, id, sg), LL(sg->cols),
+                slot_var(c, id, sg->w), slot_var(c, id, sg->w2));
+        cw_line(c->w, ".bias = %s, .bias2 = %s, .act = %s,", slot_var(c, id, sg->bias),
+                slot_var(c, id, sg->bias2), sg->act >= 0 ? act_const((XfAct)sg->act) : "-1");
+        if (sg->rope_pos >= 0) {
+            char base[40];
+            snprintf(base, sizeof base, "%.17g", sg->rope_base);
+            if (!strpbrk(base, ".eE"))
+                strcat(base, ".0");
+            cw_line(c->w, ".rope_pos = %s, .rope_heads = %lld, .rope_head_dim = %lld, .rope_base = %s,",
+                    slot_var(c, id, sg->rope_pos), LL(sg->rope_heads), LL(sg->rope_head_dim), base);
+        }
+        cw_line(c->w, ".res = %s,", slot_var(c, id, sg->res));
+        cw_close(c->w, ",");
+    }
+    cw_close(c->w, ";");
+    cw_line(c->w, "xfrt_linear_fused(/* x */ %s, /* rows */ %s, /* in */ %lld, %s, out, %d);", V(0),
+            cg_rows(c, x->in[0]), LL(cg_last_dim(c, x->in[0])), fu->norm != XF_NORM_NONE ? "&norm" : "NULL",
+            fu->n_seg);
+    cw_close(c->w, NULL);
+}
+
+void emit_part(CgCtx *c, XfId id)
+{
+    const XfNode *x = &c->g->nodes[id];
+    XfId f = x->in[0];
+    cw_line(c->w, "float *%s = %s;   /* segment %d of t%u */", OUT,
+            seg_ptr(c, f, &x->attr.fuse->seg[x->attr.part]), x->attr.part, f);
+}

@@ -86,7 +86,7 @@ static void emit_comment_for(CgCtx *c, XfId id)
         len += (size_t)snprintf(ins + len, sizeof ins - len, "%st%u", i ? ", " : "", x->in[i]);
     ir_shape_str(g, &x->shape, x->dtype, sh, sizeof sh);
     cw_line(c->w, "/* %s:%u:%u  %s(%s) -> t%u %s%s%s%s */", c->src_base, x->loc.line, x->loc.col,
-            xf_op_info[x->op].name, ins, id, sh,
+            ir_node_name(x), ins, id, sh,
             x->block >= 0 ? cg_fmt(c, "  b%d", x->block) : "",
             x->sub >= 0 ? cg_fmt(c, ".s%d", x->sub) : "", x->label ? cg_fmt(c, " %s", x->label) : "");
     if (c->opt->line_directives && x->loc.line)

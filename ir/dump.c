@@ -87,6 +87,16 @@ static void attrs_sffn_select(const XfNode *x, char *buf, size_t n)
     snprintf(buf, n, " block=%lld", (long long)x->attr.block);
 }
 
+/* the group's members, on a comment line of their own (see ir_graph_dump) */
+static void attrs_fused(const XfNode *x, char *buf, size_t n) { (void)x, (void)n, buf[0] = '\0'; }
+
+static void attrs_part(const XfNode *x, char *buf, size_t n)
+{
+    const XfFuseSeg *sg = &x->attr.fuse->seg[x->attr.part];
+    snprintf(buf, n, " segment=%d columns=%lld..%lld", x->attr.part, (long long)sg->offset,
+             (long long)(sg->offset + sg->cols));
+}
+
 static AttrsFn *const attrs_fn[XF_OP_COUNT] = {
 #define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem) \
     [XF_OP_##e] = attrs,
@@ -116,7 +126,7 @@ void ir_graph_dump(const XfGraph *g, FILE *out)
     for (XfId id = 1; id <= g->n_nodes; id++) {
         const XfNode *x = &g->nodes[id];
         char sh[96], at[160], lhs[512];
-        size_t len = (size_t)snprintf(lhs, sizeof lhs, "t%-4u = %s", id, xf_op_info[x->op].name);
+        size_t len = (size_t)snprintf(lhs, sizeof lhs, "t%-4u = %s", id, ir_node_name(x));
         if (x->op == XF_OP_WEIGHT)
             len += (size_t)snprintf(lhs + len, sizeof lhs - len, " \"%s\"", x->attr.name);
         for (int i = 0; i < x->n_in && len < sizeof lhs; i++)
@@ -140,6 +150,12 @@ void ir_graph_dump(const XfGraph *g, FILE *out)
         if (x->loc.line)
             fprintf(out, " %s:%u", path_base(g->src_path), x->loc.line);
         fputc('\n', out);
+        if (x->op == XF_OP_FUSED)
+            for (int m = 0; m < x->attr.fuse->n_members; m++) {
+                const XfFuseMember *mb = &x->attr.fuse->members[m];
+                fprintf(out, "#        %s %-14s %-16s %s:%u:%u\n", m ? "  " : "of", xf_op_info[mb->op].name,
+                        mb->label ? mb->label : "", path_base(g->src_path), mb->loc.line, mb->loc.col);
+            }
     }
     if (g->plan.done)
         fprintf(out, "# memory plan: arena %lld bytes, KV caches %lld bytes\n",
@@ -164,6 +180,34 @@ void ir_graph_dump_dot(const XfGraph *g, FILE *out)
         }
         char sh[96];
         ir_shape_str(g, &x->shape, x->dtype, sh, sizeof sh);
+        if (x->op == XF_OP_FUSED) {
+            /* a cluster of its members in order; t<id> is the last, the group's output */
+            const XfFuse *fu = x->attr.fuse;
+            fprintf(out, "    subgraph cluster_t%u {\n      label=\"t%u %s\\n%s\";\n      style=filled; "
+                    "fillcolor=\"#eeeeff\";\n", id, id, fu->name, sh);
+            for (int m = 0; m < fu->n_members; m++) {
+                const XfFuseMember *mb = &fu->members[m];
+                if (m + 1 < fu->n_members)
+                    fprintf(out, "      t%u_%d", id, m);
+                else
+                    fprintf(out, "      t%u", id);
+                fprintf(out, " [label=\"%s\\n%s%s%u:%u\"];\n", xf_op_info[mb->op].name,
+                        mb->label ? mb->label : "", mb->label ? " " : "", mb->loc.line, mb->loc.col);
+            }
+            /* the dataflow between members; the last member is named t<id> */
+            for (int m = 0; m < fu->n_members; m++)
+                for (int k = 0; k < 2; k++) {
+                    int src = fu->members[m].src[k];
+                    if (src < 0)
+                        continue;
+                    fprintf(out, "      t%u_%d -> t%u", id, src, id);
+                    if (m + 1 < fu->n_members)
+                        fprintf(out, "_%d", m);
+                    fprintf(out, ";\n");
+                }
+            fprintf(out, "    }\n");
+            continue;
+        }
         fprintf(out, "    t%u [label=\"t%u %s\\n%s%s%s\"];\n", id, id, xf_op_info[x->op].name, sh,
                 x->label ? "\\n" : "", x->label ? x->label : "");
     }
@@ -171,9 +215,15 @@ void ir_graph_dump_dot(const XfGraph *g, FILE *out)
         fprintf(out, "  }\n");
     for (XfId id = 1; id <= g->n_nodes; id++) {
         const XfNode *x = &g->nodes[id];
+        bool group = x->op == XF_OP_FUSED && x->attr.fuse->n_members > 1;
         for (int i = 0; i < x->n_in; i++)
-            if (g->nodes[x->in[i]].op != XF_OP_WEIGHT)
-                fprintf(out, "  t%u -> t%u;\n", x->in[i], id);
+            if (g->nodes[x->in[i]].op != XF_OP_WEIGHT) {
+                /* into a group: to its first member */
+                if (group)
+                    fprintf(out, "  t%u -> t%u_0;\n", x->in[i], id);
+                else
+                    fprintf(out, "  t%u -> t%u;\n", x->in[i], id);
+            }
     }
     fprintf(out, "}\n");
 }

@@ -26,6 +26,11 @@ XfAct ir_act_inner(XfAct a)
     return a == XF_ACT_SWIGLU ? XF_ACT_SILU : a == XF_ACT_GEGLU ? XF_ACT_GELU : a;
 }
 
+const char *ir_node_name(const XfNode *x)
+{
+    return x->op == XF_OP_FUSED && x->attr.fuse ? x->attr.fuse->name : xf_op_info[x->op].name;
+}
+
 XfGraph *ir_graph_new(void)
 {
     XfGraph *g = xf_xcalloc(1, sizeof *g);

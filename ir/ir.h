@@ -7,7 +7,7 @@
 
 typedef uint32_t XfId;          /* 0 means "no node" */
 
-#define XF_MAX_ARITY 6
+#define XF_MAX_ARITY 12          /* a fused group reads up to this many inputs */
 #define XF_MAX_RANK  4
 
 typedef enum {
@@ -66,6 +66,49 @@ typedef struct {
     const char  *derivation;    /* human-readable reason for `bound` (graph arena) */
 } XfStream;
 
+/* A fused group (pass fuse): one FUSED node computes, in one kernel call,
+ * a matrix product over one or more segments of weight rows, with an optional
+ * norm prologue (computed inside the product's read of its input) and per
+ * segment an epilogue applied before the output is stored, in this order:
+ * bias, activation or GLU, RoPE, residual add.  Operands are input slots of
+ * the node (-1: none); slot 0 is the input rows x.  The output buffer holds
+ * the segments one after another, each [rows bound, cols]; with more than one
+ * segment, PART nodes view them. */
+typedef struct {
+    XfOp        op;
+    XfId        id;             /* its id before fusion (dumps) */
+    XfLoc       loc;
+    const char *label;
+    int8_t      src[2];         /* the members it reads (indices into members), -1 */
+} XfFuseMember;
+
+typedef struct {
+    int64_t cols;               /* output columns */
+    int64_t offset;             /* first column of this segment in the group's buffer */
+    int8_t  w, w2;              /* W [cols, in]; GLU: W2, the product b of act(a) * b */
+    int8_t  bias, bias2;        /* added to the W and W2 products */
+    int8_t  act;                /* XfAct, -1 none (GLU: the gate's activation) */
+    bool    glu;
+    int8_t  rope_pos;           /* positions for RoPE, -1 none */
+    int64_t rope_heads, rope_head_dim;
+    double  rope_base;
+    int8_t  res;                /* residual added last, -1 none */
+} XfFuseSeg;
+
+#define XF_FUSE_MAX_SEG 4
+
+typedef struct XfFuse {
+    XfNormKind    norm;         /* prologue, XF_NORM_NONE if none */
+    double        eps;
+    int8_t        norm_w, norm_b;
+    int           n_seg;
+    XfFuseSeg     seg[XF_FUSE_MAX_SEG];
+    int           n_members;
+    XfFuseMember *members;      /* in execution order (graph arena) */
+    double        flops, flops_dense;   /* per row: the members' sum (pass stats) */
+    const char   *name;         /* "fused[rmsnorm > linear x3 > rope x2]" */
+} XfFuse;
+
 /* Attributes.  One plain struct: each op reads the fields its line names. */
 typedef struct {
     const char *name;           /* WEIGHT: tensor name per SPEC 4 */
@@ -82,6 +125,8 @@ typedef struct {
     double      threshold;      /* MOD_SELECT: decode admits r > threshold */
     bool        sigmoid;        /* MOD_COMBINE: gate = sigmoid(r), else r */
     int64_t     block;          /* SFFN_SELECT */
+    const XfFuse *fuse;         /* FUSED, and PART (its group's) */
+    int32_t     part;           /* PART: segment index */
 } XfAttrs;
 
 enum {
@@ -142,6 +187,8 @@ typedef struct {
 extern const XfOpInfo xf_op_info[XF_OP_COUNT];
 
 /* ---- graph.c ------------------------------------------------------------ */
+/* The op's name, or a fused group's "fused[...]" */
+const char *ir_node_name(const XfNode *x);
 XfGraph *ir_graph_new(void);
 void     ir_graph_free(XfGraph *g);
 /* Adds a node; shape and dtype are inferred by the op's shape rule (an

@@ -256,6 +256,53 @@ bool shape_sffn_select(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err
     return true;
 }
 
+static bool slot_ok(const XfNode *x, int slot) { return slot >= 0 && slot < x->n_in; }
+
+/* x[rows, in]; each segment's W [cols, in] (and W2), vectors of cols, the
+ * residual [rows, cols]; output [rows, sum of cols]. */
+bool shape_fused(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
+{
+    XfNode *f = &g->nodes[id], *x = IN(0);
+    const XfFuse *fu = f->attr.fuse;
+    if (!fu || fu->n_seg < 1 || fu->n_seg > XF_FUSE_MAX_SEG || x->dtype != XF_F32 ||
+        x->shape.rank != 2 || !x->shape.stream)
+        return FAIL("fused group without segments or input rows");
+    int64_t in = x->shape.dim[1], total = 0;
+    if (fu->norm != XF_NORM_NONE &&
+        (!slot_ok(f, fu->norm_w) || IN(fu->norm_w)->shape.dim[0] != in ||
+         (fu->norm == XF_NORM_LAYER && (!slot_ok(f, fu->norm_b) || IN(fu->norm_b)->shape.dim[0] != in))))
+        return FAIL("fused norm prologue expects weights of %lld", (long long)in);
+    for (int s = 0; s < fu->n_seg; s++) {
+        const XfFuseSeg *sg = &fu->seg[s];
+        if (!slot_ok(f, sg->w) || IN(sg->w)->shape.rank != 2 || IN(sg->w)->shape.dim[0] != sg->cols ||
+            IN(sg->w)->shape.dim[1] != in || sg->offset != total ||
+            (sg->glu && (!slot_ok(f, sg->w2) || !ir_shape_equal(&IN(sg->w)->shape, &IN(sg->w2)->shape))) ||
+            (sg->bias >= 0 && (!slot_ok(f, sg->bias) || IN(sg->bias)->shape.dim[0] != sg->cols)) ||
+            (sg->bias2 >= 0 && (!slot_ok(f, sg->bias2) || IN(sg->bias2)->shape.dim[0] != sg->cols)) ||
+            (sg->rope_pos >= 0 && (!slot_ok(f, sg->rope_pos) || !same_rows(x, IN(sg->rope_pos)) ||
+                                   sg->rope_heads * sg->rope_head_dim != sg->cols ||
+                                   sg->rope_head_dim % 2)) ||
+            (sg->res >= 0 && (!slot_ok(f, sg->res) || !same_rows(x, IN(sg->res)) ||
+                              IN(sg->res)->shape.rank != 2 || last(IN(sg->res)) != sg->cols)))
+            return FAIL("fused segment %d operands do not match", s);
+        total += sg->cols;
+    }
+    *out = rows(g, x->shape.stream, 2, total, 0);
+    *dt = XF_F32;
+    return true;
+}
+
+bool shape_part(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
+{
+    XfNode *p = &g->nodes[id], *f = IN(0);
+    const XfFuse *fu = f->attr.fuse;
+    if (f->op != XF_OP_FUSED || !fu || p->attr.part < 0 || p->attr.part >= fu->n_seg)
+        return FAIL("part expects a segment of a fused group");
+    *out = rows(g, f->shape.stream, 2, fu->seg[p->attr.part].cols, 0);
+    *dt = XF_F32;
+    return true;
+}
+
 bool ir_shape_infer_node(XfGraph *g, XfId id, char *err, size_t n)
 {
     XfNode *x = &g->nodes[id];

@@ -25,6 +25,7 @@ typedef struct {
     const char *dump_after;     /* comma-separated pass names, or "all"; NULL for none */
     FILE       *dump_out;
     bool        verify;         /* run ir_verify after each pass */
+    bool        no_fuse;        /* pass fuse leaves the graph as it is (--no-fuse) */
     XfStats     stats;
 } XfPassCtx;
 
@@ -46,10 +47,13 @@ void pass_ctx_free(XfPassCtx *cx);
 /* ---- one file each -------------------------------------------------------- */
 bool pass_shape(XfGraph *g, XfPassCtx *cx);      /* shape.c */
 bool pass_topk_plan(XfGraph *g, XfPassCtx *cx);  /* topk_plan.c */
+bool pass_fuse(XfGraph *g, XfPassCtx *cx);       /* fuse.c */
 bool pass_dce(XfGraph *g, XfPassCtx *cx);        /* dce.c */
 bool pass_memplan(XfGraph *g, XfPassCtx *cx);    /* memplan.c */
 bool pass_stats(XfGraph *g, XfPassCtx *cx);      /* stats.c */
 
+/* stats.c: FLOPs per output row of one node (the flops column of ops.def) */
+double pass_stats_node_flops(const XfGraph *g, const XfNode *x, bool dense);
 /* stats.c: prints the table that `xfc --stats` shows */
 void pass_stats_print(const XfGraph *g, const XfStats *st, FILE *out);
 

@@ -100,6 +100,13 @@ static double flops_sffn_apply(const XfGraph *g, const XfNode *x, bool dense)
     return dense ? 4.0 * (double)(h * d) : 4.0 * (double)(M * d);
 }
 
+/* the members' sum, recorded by pass fuse */
+static double flops_fused(const XfGraph *g, const XfNode *x, bool dense)
+{
+    (void)g;
+    return dense ? x->attr.fuse->flops_dense : x->attr.fuse->flops;
+}
+
 static double share_all(const XfGraph *g, const XfNode *x, int i)
 {
     (void)g, (void)x, (void)i;
@@ -133,6 +140,11 @@ static ShareFn *const share_fn[XF_OP_COUNT] = {
 #include "../ir/ops.def"
 #undef XF_OP
 };
+
+double pass_stats_node_flops(const XfGraph *g, const XfNode *x, bool dense)
+{
+    return flops_fn[x->op](g, x, dense);
+}
 
 bool pass_stats(XfGraph *g, XfPassCtx *cx)
 {

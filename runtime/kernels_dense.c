@@ -50,40 +50,47 @@ XFRT_API void xfrt_add_bias(float *y, const float *x, const float *b, int n, int
             y[(size_t)i * dim + d] = x[(size_t)i * dim + d] + b[d];
 }
 
-/* Norm statistics are accumulated in double, in index order. */
+/* One row of each norm; statistics are accumulated in double, in index order.
+ * The fused product's prologue calls the same functions, so a normalized row
+ * has the same bits wherever it is computed. */
+static inline void xfrt_rmsnorm_row(float *yr, const float *xr, const float *w, int dim, float eps)
+{
+    double ss = 0;
+    for (int d = 0; d < dim; d++)
+        ss += (double)xr[d] * xr[d];
+    float inv = (float)(1.0 / sqrt(ss / (dim > 0 ? dim : 1) + (double)eps));
+    for (int d = 0; d < dim; d++)
+        yr[d] = xr[d] * inv * w[d];
+}
+
+static inline void xfrt_layernorm_row(float *yr, const float *xr, const float *w, const float *b,
+                                      int dim, float eps)
+{
+    double sum = 0, ss = 0;
+    for (int d = 0; d < dim; d++)
+        sum += xr[d];
+    double mean = sum / (dim > 0 ? dim : 1);
+    for (int d = 0; d < dim; d++)
+        ss += ((double)xr[d] - mean) * ((double)xr[d] - mean);
+    float inv = (float)(1.0 / sqrt(ss / (dim > 0 ? dim : 1) + (double)eps));
+    float m = (float)mean;
+    for (int d = 0; d < dim; d++)
+        yr[d] = (xr[d] - m) * inv * w[d] + b[d];
+}
+
 XFRT_API void xfrt_rmsnorm(float *y, const float *x, const float *w, int n, int dim, float eps)
 {
     XFRT_PARALLEL_FOR_IF((double)n * dim * XFRT_COST_NORM)
-    for (int i = 0; i < n; i++) {
-        const float *xr = x + (size_t)i * dim;
-        float *yr = y + (size_t)i * dim;
-        double ss = 0;
-        for (int d = 0; d < dim; d++)
-            ss += (double)xr[d] * xr[d];
-        float inv = (float)(1.0 / sqrt(ss / (dim > 0 ? dim : 1) + (double)eps));
-        for (int d = 0; d < dim; d++)
-            yr[d] = xr[d] * inv * w[d];
-    }
+    for (int i = 0; i < n; i++)
+        xfrt_rmsnorm_row(y + (size_t)i * dim, x + (size_t)i * dim, w, dim, eps);
 }
 
 XFRT_API void xfrt_layernorm(float *y, const float *x, const float *w, const float *b, int n,
                              int dim, float eps)
 {
     XFRT_PARALLEL_FOR_IF((double)n * dim * 2 * XFRT_COST_NORM)
-    for (int i = 0; i < n; i++) {
-        const float *xr = x + (size_t)i * dim;
-        float *yr = y + (size_t)i * dim;
-        double sum = 0, ss = 0;
-        for (int d = 0; d < dim; d++)
-            sum += xr[d];
-        double mean = sum / (dim > 0 ? dim : 1);
-        for (int d = 0; d < dim; d++)
-            ss += ((double)xr[d] - mean) * ((double)xr[d] - mean);
-        float inv = (float)(1.0 / sqrt(ss / (dim > 0 ? dim : 1) + (double)eps));
-        float m = (float)mean;
-        for (int d = 0; d < dim; d++)
-            yr[d] = (xr[d] - m) * inv * w[d] + b[d];
-    }
+    for (int i = 0; i < n; i++)
+        xfrt_layernorm_row(y + (size_t)i * dim, x + (size_t)i * dim, w, b, dim, eps);
 }
 
 /* ---- linear ---------------------------------------------------------------
@@ -270,6 +277,142 @@ XFRT_API void xfrt_act(float *y, const float *x, size_t count, int act)
 XFRT_API void xfrt_glu(float *y, const float *a, const float *b, size_t count, int act)
 {
     xfrt_act_all(y, a, b, count, act);
+}
+
+/* ---- the fused product ------------------------------------------------------
+ * Items are (segment, column block, row block), in that order; an item runs
+ * its rows in bands: the band's rows are normalized into a stack buffer (the
+ * prologue; nothing is stored to the arena), xfrt_linear_block computes the
+ * band times the block's W rows into a small tile buffer (the same sums as
+ * xfrt_linear: lanes over the whole of `in`), and the epilogue turns the tile
+ * into the output while it is in L1.  The blocking depends only on n, in and
+ * the segments' widths, never on the thread count. */
+#define XFRT_FUSED_BLK (64 * XFRT_TILE_C)   /* widest column block */
+
+/* One band's epilogue: rows [r, r + R) of the block at columns [c0, c0 + w). */
+static inline void xfrt_fused_epilogue(const XfrtLinearOut *o, float *blk, const float *blk2,
+                                       int r, int R, int c0, int w)
+{
+    for (int i = 0; i < R; i++) {
+        float *a = blk + (size_t)i * XFRT_FUSED_BLK;
+        const float *b = blk2 ? blk2 + (size_t)i * XFRT_FUSED_BLK : NULL;
+        if (o->bias)
+            for (int j = 0; j < w; j++)
+                a[j] = a[j] + o->bias[c0 + j];
+        if (b) {
+            for (int j = 0; j < w; j++) {
+                float v = o->bias2 ? b[j] + o->bias2[c0 + j] : b[j];
+                a[j] = xfrt_act1(a[j], o->act) * v;
+            }
+        } else if (o->act >= 0) {
+            for (int j = 0; j < w; j++)
+                a[j] = xfrt_act1(a[j], o->act);
+        }
+        if (o->rope_pos) {     /* pairs (2i, 2i+1) of a head; c0 and w are even */
+            int hd = o->rope_head_dim;
+            double p = (double)o->rope_pos[r + i];
+            for (int j = 0; j < w; j += 2) {
+                int pair = (c0 + j) % hd / 2;
+                double theta = p * pow(o->rope_base, -2.0 * pair / hd);
+                double cs = cos(theta), sn = sin(theta), x0 = a[j], x1 = a[j + 1];
+                a[j] = (float)(x0 * cs - x1 * sn);
+                a[j + 1] = (float)(x0 * sn + x1 * cs);
+            }
+        }
+        float *yr = o->y + (size_t)(r + i) * o->cols + c0;
+        if (o->res) {
+            const float *rr = o->res + (size_t)(r + i) * o->cols + c0;
+            for (int j = 0; j < w; j++)
+                yr[j] = rr[j] + a[j];
+        } else {
+            memcpy(yr, a, (size_t)w * sizeof *yr);
+        }
+    }
+}
+
+/* Column block width of a segment: even (RoPE pairs), at most XFRT_FUSED_BLK. */
+static inline int xfrt_fused_width(int w)
+{
+    if (w > XFRT_FUSED_BLK)
+        w = XFRT_FUSED_BLK;
+    w &= ~1;
+    return w < 2 ? 2 : w;
+}
+
+XFRT_API void xfrt_linear_fused(const float *x, int n, int in, const XfrtNorm *norm,
+                                const XfrtLinearOut *out, int n_out)
+{
+    if (n <= 0 || n_out <= 0)
+        return;
+    int rows = XFRT_ROW_BLOCK, width[XFRT_FUSED_MAX_OUT];
+    for (int s = 0; s < n_out; s++)
+        width[s] = xfrt_fused_width(n < XFRT_TILE_R ? 16 * XFRT_TILE_C : xfrt_linear_cols(in, out[s].cols));
+    if (n < XFRT_TILE_R)
+        rows = n;
+    /* enough items to share among threads (as xfrt_linear) */
+    long items;
+    int n_cb[XFRT_FUSED_MAX_OUT];
+    for (;;) {
+        items = 0;
+        int widest = 0;
+        for (int s = 0; s < n_out; s++) {
+            n_cb[s] = (out[s].cols + width[s] - 1) / width[s];
+            items += (long)n_cb[s] * ((n + rows - 1) / rows);
+            widest = width[s] > widest ? width[s] : widest;
+        }
+        if (items >= 64)
+            break;
+        if (widest >= 8 * XFRT_TILE_C) {
+            for (int s = 0; s < n_out; s++)
+                if (width[s] == widest)
+                    width[s] = xfrt_fused_width(width[s] / 2);
+        } else if (rows >= 2 * XFRT_TILE_R) {
+            rows = rows / 2 / XFRT_TILE_R * XFRT_TILE_R;
+        } else {
+            break;
+        }
+    }
+    int n_rb = (n + rows - 1) / rows;
+    /* the prologue's band: as many rows as the stack buffer holds */
+    int band = XFRT_TILE_R;
+    if (norm && norm->kind != XFRT_NORM_NONE && band * in > XFRT_NORM_BUF)
+        band = XFRT_NORM_BUF / (in > 0 ? in : 1) > 0 ? XFRT_NORM_BUF / in : 1;
+    double work = 0;
+    for (int s = 0; s < n_out; s++)
+        work += (out[s].W2 ? 4.0 : 2.0) * n * in * out[s].cols;
+    (void)work;
+    XFRT_PARALLEL_FOR_IF(work)
+    for (long it = 0; it < items; it++) {
+        float blk[XFRT_TILE_R * XFRT_FUSED_BLK], blk2[XFRT_TILE_R * XFRT_FUSED_BLK];
+        float xn[XFRT_NORM_BUF];
+        long rest = it;
+        int s = 0;
+        while (rest >= (long)n_cb[s] * n_rb)
+            rest -= (long)n_cb[s++] * n_rb;
+        const XfrtLinearOut *o = &out[s];
+        int cb = (int)(rest / n_rb), rb = (int)(rest % n_rb);
+        int c0 = cb * width[s], c1 = c0 + width[s] < o->cols ? c0 + width[s] : o->cols;
+        int r1 = (rb + 1) * rows < n ? (rb + 1) * rows : n;
+        for (int r = rb * rows; r < r1; r += band) {
+            int R = r + band < r1 ? band : r1 - r;
+            const float *xb = x + (size_t)r * in;
+            if (norm && norm->kind == XFRT_NORM_RMS) {
+                for (int i = 0; i < R; i++)
+                    xfrt_rmsnorm_row(xn + (size_t)i * in, xb + (size_t)i * in, norm->w, in, norm->eps);
+                xb = xn;
+            } else if (norm && norm->kind == XFRT_NORM_LAYER) {
+                for (int i = 0; i < R; i++)
+                    xfrt_layernorm_row(xn + (size_t)i * in, xb + (size_t)i * in, norm->w, norm->b, in,
+                                       norm->eps);
+                xb = xn;
+            }
+            xfrt_linear_block(blk, xb, o->W + (size_t)c0 * in, in, XFRT_FUSED_BLK, 0, R, 0, c1 - c0);
+            if (o->W2)
+                xfrt_linear_block(blk2, xb, o->W2 + (size_t)c0 * in, in, XFRT_FUSED_BLK, 0, R, 0,
+                                  c1 - c0);
+            xfrt_fused_epilogue(o, blk, o->W2 ? blk2 : NULL, r, R, c0, c1 - c0);
+        }
+    }
 }
 
 /* ---- RoPE ----------------------------------------------------------------- */

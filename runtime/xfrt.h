@@ -99,6 +99,43 @@ XFRT_API void xfrt_linear(float *y, const float *x, const float *W, int n, int i
 XFRT_API void xfrt_act(float *y, const float *x, size_t count, int act);
 /* y = act(a) * b */
 XFRT_API void xfrt_glu(float *y, const float *a, const float *b, size_t count, int act);
+
+/* The fused product (pass fuse).  For each output o: y = epilogue(norm(x) . W^T)
+ * over rows [n, in] of x.  The prologue, when kind != XFRT_NORM_NONE, is the
+ * rmsnorm or layernorm of each row of x, computed while the product reads it
+ * (rows with in <= XFRT_NORM_BUF).  Each output's epilogue applies, in order:
+ * + bias; then act (act >= 0), or with W2 the GLU act(a) * (x W2^T + bias2);
+ * then RoPE on pairs of columns at rope_pos[row] (rope_pos != NULL); then
+ * y = res + value (res != NULL).  All outputs share one work-sharing loop;
+ * each element is one sum over `in` in the order xfrt_linear uses, so results
+ * match the unfused kernels and do not depend on the thread count.  y must
+ * not overlap x, res or another output. */
+enum { XFRT_NORM_NONE, XFRT_NORM_RMS, XFRT_NORM_LAYER };
+#ifndef XFRT_NORM_BUF
+#define XFRT_NORM_BUF 24576     /* floats of normalized rows per band (on the stack) */
+#endif
+#define XFRT_FUSED_MAX_OUT 4
+
+typedef struct {
+    int          kind;          /* XFRT_NORM_* */
+    const float *w, *b;         /* [in]; b for layernorm */
+    float        eps;
+} XfrtNorm;
+
+typedef struct {
+    float         *y;           /* [n, cols] */
+    int            cols;
+    const float   *W, *W2;      /* [cols, in]; W2: GLU's second product, or NULL */
+    const float   *bias, *bias2;/* [cols] or NULL */
+    int            act;         /* XFRT_ACT_*, or -1 */
+    const int32_t *rope_pos;    /* [n] positions, or NULL */
+    int            rope_heads, rope_head_dim;
+    double         rope_base;
+    const float   *res;         /* [n, cols] residual, or NULL */
+} XfrtLinearOut;
+
+XFRT_API void xfrt_linear_fused(const float *x, int n, int in, const XfrtNorm *norm,
+                                const XfrtLinearOut *out, int n_out);
 /* Interleaved-pair RoPE: y = rope(x) at each row's position (SPEC 3);
  * theta = p * base^(-2i/head_dim) is computed in double, then cos/sin. */
 XFRT_API void xfrt_rope(float *y, const float *x, const int32_t *pos, int n, int heads,
