@@ -349,7 +349,9 @@ XFRT_API void xfrt_linear_fused(const float *x, int n, int in, const XfrtNorm *n
         width[s] = xfrt_fused_width(n < XFRT_TILE_R ? 16 * XFRT_TILE_C : xfrt_linear_cols(in, out[s].cols));
     if (n < XFRT_TILE_R)
         rows = n;
-    /* enough items to share among threads (as xfrt_linear) */
+    /* enough items to share among threads (as xfrt_linear); with a prologue,
+     * shorter row blocks first: each column block normalizes its rows again */
+    int prologue = norm && norm->kind != XFRT_NORM_NONE;
     long items;
     int n_cb[XFRT_FUSED_MAX_OUT];
     for (;;) {
@@ -362,7 +364,9 @@ XFRT_API void xfrt_linear_fused(const float *x, int n, int in, const XfrtNorm *n
         }
         if (items >= 64)
             break;
-        if (widest >= 8 * XFRT_TILE_C) {
+        if (prologue && rows >= 2 * XFRT_TILE_R) {
+            rows = rows / 2 / XFRT_TILE_R * XFRT_TILE_R;
+        } else if (widest >= 8 * XFRT_TILE_C) {
             for (int s = 0; s < n_out; s++)
                 if (width[s] == widest)
                     width[s] = xfrt_fused_width(width[s] / 2);
@@ -375,7 +379,7 @@ XFRT_API void xfrt_linear_fused(const float *x, int n, int in, const XfrtNorm *n
     int n_rb = (n + rows - 1) / rows;
     /* the prologue's band: as many rows as the stack buffer holds */
     int band = XFRT_TILE_R;
-    if (norm && norm->kind != XFRT_NORM_NONE && band * in > XFRT_NORM_BUF)
+    if (prologue && band * in > XFRT_NORM_BUF)
         band = XFRT_NORM_BUF / (in > 0 ? in : 1) > 0 ? XFRT_NORM_BUF / in : 1;
     double work = 0;
     for (int s = 0; s < n_out; s++)
