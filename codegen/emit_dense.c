@@ -26,8 +26,9 @@ void emit_tokens(CgCtx *c, XfId id) { cw_line(c->w, "const int32_t *%s = tokens;
 void emit_positions(CgCtx *c, XfId id)
 {
     cg_decl(c, id);
-    cw_line(c->w, "for (int i = 0; i < n; i++)");
-    cw_line(c->w, "    %s[i] = (int32_t)(m->n_past + i);", OUT);
+    cw_line(c->w, "if (xfrt_lead())");
+    cw_line(c->w, "    for (int i = 0; i < n; i++)");
+    cw_line(c->w, "        %s[i] = (int32_t)(m->n_past + i);", OUT);
 }
 
 void emit_weight(CgCtx *c, XfId id)

@@ -14,7 +14,7 @@
 extern const char *const xf_runtime_lines[];   /* runtime_src.c (tools/embed.c) */
 
 static const CgEmitFn emitters[XF_OP_COUNT] = {
-#define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem) [XF_OP_##e] = emit,
+#define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem, calls, syncs) [XF_OP_##e] = emit,
 #include "../ir/ops.def"
 #undef XF_OP
 };
@@ -99,20 +99,27 @@ static void emit_run(CgCtx *c)
     CWriter *w = c->w;
     cw_line(w, "/* One call of the model over n rows of the tokens stream: a forward of n");
     cw_line(w, " * tokens (decode = 0) or one decoded token (decode = 1, n = 1), appended to");
-    cw_line(w, " * the KV caches after m->n_past earlier tokens.  Inputs are already checked. */");
+    cw_line(w, " * the KV caches after m->n_past earlier tokens.  Inputs are already checked.");
+    cw_line(w, " * One parallel region: every thread makes every kernel call below and does");
+    cw_line(w, " * its share of it; threads meet only at the barriers (pass sched). */");
     cw_open(w, "static void xf_run(%s *m, const int32_t *tokens, int n, int decode, float *logits)",
             c->name);
     cw_line(w, "unsigned char *A = m->arena;");
     cw_line(w, "(void)A;");
     cw_line(w, "(void)decode;");
+    cw_line(w, "XFRT_PARALLEL_REGION");
+    cw_open(w, "%s", "");
     for (XfId id = 1; id <= g->n_nodes; id++) {
         const XfNode *x = &g->nodes[id];
+        if (x->flags & XF_NODE_BARRIER)
+            cw_line(w, "XFRT_BARRIER();");
         if (x->op != XF_OP_WEIGHT)
             emit_comment_for(c, id);
         emitters[x->op](c, id);
         if (c->opt->line_directives && x->loc.line && x->op != XF_OP_WEIGHT)
             cw_line(w, "#line %ld \"%s\"", w->line + 2, c->out_base);
     }
+    cw_close(w, NULL);
     cw_close(w, NULL);
 }
 

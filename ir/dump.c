@@ -98,7 +98,7 @@ static void attrs_part(const XfNode *x, char *buf, size_t n)
 }
 
 static AttrsFn *const attrs_fn[XF_OP_COUNT] = {
-#define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem) \
+#define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem, calls, syncs) \
     [XF_OP_##e] = attrs,
 #include "ops.def"
 #undef XF_OP
@@ -147,6 +147,8 @@ void ir_graph_dump(const XfGraph *g, FILE *out)
             fprintf(out, " %s", x->label);
         if (x->flags & XF_NODE_OUTPUT)
             fprintf(out, " output");
+        if (x->flags & XF_NODE_BARRIER)
+            fprintf(out, " barrier");
         if (x->loc.line)
             fprintf(out, " %s:%u", path_base(g->src_path), x->loc.line);
         fputc('\n', out);

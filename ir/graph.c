@@ -6,8 +6,8 @@
 #include "shape_rules.h"
 
 const XfOpInfo xf_op_info[XF_OP_COUNT] = {
-#define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem) \
-    [XF_OP_##e] = {text, min_in, max_in, shape, XF_FUSE_##fuse, XF_STREAM_##stream, XF_MEM_##mem},
+#define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem, calls, syncs) \
+    [XF_OP_##e] = {text, min_in, max_in, shape, XF_FUSE_##fuse, XF_STREAM_##stream, XF_MEM_##mem, calls, syncs},
 #include "ops.def"
 #undef XF_OP
 };
@@ -29,6 +29,13 @@ XfAct ir_act_inner(XfAct a)
 const char *ir_node_name(const XfNode *x)
 {
     return x->op == XF_OP_FUSED && x->attr.fuse ? x->attr.fuse->name : xf_op_info[x->op].name;
+}
+
+XfId ir_buffer_of(const XfGraph *g, XfId id)
+{
+    while (xf_op_info[g->nodes[id].op].mem == XF_MEM_ALIAS)
+        id = g->nodes[id].in[0];
+    return id;
 }
 
 XfGraph *ir_graph_new(void)

@@ -11,7 +11,7 @@ typedef uint32_t XfId;          /* 0 means "no node" */
 #define XF_MAX_RANK  4
 
 typedef enum {
-#define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem) XF_OP_##e,
+#define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem, calls, syncs) XF_OP_##e,
 #include "ops.def"
 #undef XF_OP
     XF_OP_COUNT
@@ -130,7 +130,8 @@ typedef struct {
 } XfAttrs;
 
 enum {
-    XF_NODE_OUTPUT = 1 << 0,    /* the logits */
+    XF_NODE_OUTPUT  = 1 << 0,   /* the logits */
+    XF_NODE_BARRIER = 1 << 1,   /* all threads meet before it runs (pass sched) */
 };
 
 typedef struct {
@@ -182,6 +183,8 @@ typedef struct {
     XfFuseClass  fuse;
     XfStreamKind stream;        /* the kind of stream the op defines, XF_STREAM_NONE if none */
     XfMemKind    mem;
+    int          calls;         /* runtime kernel calls of its emitter */
+    int          syncs;         /* barriers inside them */
 } XfOpInfo;
 
 extern const XfOpInfo xf_op_info[XF_OP_COUNT];
@@ -189,6 +192,8 @@ extern const XfOpInfo xf_op_info[XF_OP_COUNT];
 /* ---- graph.c ------------------------------------------------------------ */
 /* The op's name, or a fused group's "fused[...]" */
 const char *ir_node_name(const XfNode *x);
+/* The node whose buffer id's output is: itself, or what an alias (PART) views. */
+XfId        ir_buffer_of(const XfGraph *g, XfId id);
 XfGraph *ir_graph_new(void);
 void     ir_graph_free(XfGraph *g);
 /* Adds a node; shape and dtype are inferred by the op's shape rule (an

@@ -10,6 +10,7 @@ const XfPassInfo xf_passes[] = {
     {"fuse",      pass_fuse,      "fused groups: norm prologues, sibling projections, epilogues"},
     {"dce",       pass_dce,       "drop nodes the logits do not depend on; renumber"},
     {"memplan",   pass_memplan,   "one activation arena, offsets by liveness"},
+    {"sched",     pass_sched,     "barriers between kernels only where a dependency needs one"},
     {"stats",     pass_stats,     "parameters and FLOPs per token, per block"},
 };
 const int xf_n_passes = (int)(sizeof xf_passes / sizeof xf_passes[0]);

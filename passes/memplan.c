@@ -20,14 +20,6 @@ static bool in_arena(const XfGraph *g, XfId id)
     return xf_op_info[x->op].mem == XF_MEM_ARENA && !(x->flags & XF_NODE_OUTPUT);
 }
 
-/* The node whose buffer id's output is: itself, or what an alias views. */
-static XfId buffer_of(const XfGraph *g, XfId id)
-{
-    while (xf_op_info[g->nodes[id].op].mem == XF_MEM_ALIAS)
-        id = g->nodes[id].in[0];
-    return id;
-}
-
 bool pass_memplan(XfGraph *g, XfPassCtx *cx)
 {
     uint32_t n = g->n_nodes;
@@ -40,7 +32,7 @@ bool pass_memplan(XfGraph *g, XfPassCtx *cx)
     for (XfId id = 1; id <= n; id++) {
         last[id] = id;
         for (int i = 0; i < g->nodes[id].n_in; i++)
-            last[buffer_of(g, g->nodes[id].in[i])] = id;
+            last[ir_buffer_of(g, g->nodes[id].in[i])] = id;
     }
     XfId *live = xf_arena_alloc(cx->scratch, (n + 1) * sizeof *live);   /* sorted by offset */
     uint32_t n_live = 0;

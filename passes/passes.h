@@ -50,6 +50,7 @@ bool pass_topk_plan(XfGraph *g, XfPassCtx *cx);  /* topk_plan.c */
 bool pass_fuse(XfGraph *g, XfPassCtx *cx);       /* fuse.c */
 bool pass_dce(XfGraph *g, XfPassCtx *cx);        /* dce.c */
 bool pass_memplan(XfGraph *g, XfPassCtx *cx);    /* memplan.c */
+bool pass_sched(XfGraph *g, XfPassCtx *cx);      /* sched.c */
 bool pass_stats(XfGraph *g, XfPassCtx *cx);      /* stats.c */
 
 /* stats.c: FLOPs per output row of one node (the flops column of ops.def) */

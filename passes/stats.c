@@ -128,14 +128,14 @@ static double share_sffn(const XfGraph *g, const XfNode *x, int i)
 }
 
 static FlopsFn *const flops_fn[XF_OP_COUNT] = {
-#define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem) \
+#define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem, calls, syncs) \
     [XF_OP_##e] = flops,
 #include "../ir/ops.def"
 #undef XF_OP
 };
 
 static ShareFn *const share_fn[XF_OP_COUNT] = {
-#define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem) \
+#define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem, calls, syncs) \
     [XF_OP_##e] = share,
 #include "../ir/ops.def"
 #undef XF_OP

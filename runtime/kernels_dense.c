@@ -14,16 +14,17 @@
 
 XFRT_API void xfrt_embed(float *y, const float *table, const int32_t *idx, int n, int dim)
 {
-    XFRT_PARALLEL_FOR_IF((double)n * dim)
-    for (int i = 0; i < n; i++)
+    long xfrt_lo, xfrt_hi;
+    xfrt_split((long)(n), (double)n * dim, &xfrt_lo, &xfrt_hi);
+    for (int i = (int)xfrt_lo; i < (int)xfrt_hi; i++)
         memcpy(y + (size_t)i * dim, table + (size_t)idx[i] * dim, (size_t)dim * sizeof *y);
 }
 
 /* Element-wise loops run in chunks of this many elements, one chunk per
- * iteration (whether they run in parallel is XFRT_PARALLEL_FOR_IF's call). */
+ * iteration (whether they are shared among threads is xfrt_split's call). */
 #define XFRT_CHUNK 4096
 
-/* Rough flops per element, for the XFRT_PARALLEL_FOR_IF estimates. */
+/* Rough flops per element, for the xfrt_split work estimates. */
 #define XFRT_COST_NORM 4        /* a double-precision running sum, then a scale */
 #define XFRT_COST_ACT 16        /* expf / erff / tanhf */
 #define XFRT_COST_ROPE 8        /* per element; pow, cos, sin per pair */
@@ -37,15 +38,17 @@ static inline void xfrt_add_chunk(float *y, const float *a, const float *b, size
 XFRT_API void xfrt_add(float *y, const float *a, const float *b, size_t count)
 {
     size_t chunks = (count + XFRT_CHUNK - 1) / XFRT_CHUNK;
-    XFRT_PARALLEL_FOR_IF((double)count)
-    for (size_t c = 0; c < chunks; c++)
+    long xfrt_lo, xfrt_hi;
+    xfrt_split((long)(chunks), (double)count, &xfrt_lo, &xfrt_hi);
+    for (size_t c = (size_t)xfrt_lo; c < (size_t)xfrt_hi; c++)
         xfrt_add_chunk(y, a, b, c * XFRT_CHUNK, c + 1 < chunks ? (c + 1) * XFRT_CHUNK : count);
 }
 
 XFRT_API void xfrt_add_bias(float *y, const float *x, const float *b, int n, int dim)
 {
-    XFRT_PARALLEL_FOR_IF((double)n * dim)
-    for (int i = 0; i < n; i++)
+    long xfrt_lo, xfrt_hi;
+    xfrt_split((long)(n), (double)n * dim, &xfrt_lo, &xfrt_hi);
+    for (int i = (int)xfrt_lo; i < (int)xfrt_hi; i++)
         for (int d = 0; d < dim; d++)
             y[(size_t)i * dim + d] = x[(size_t)i * dim + d] + b[d];
 }
@@ -80,16 +83,18 @@ static inline void xfrt_layernorm_row(float *yr, const float *xr, const float *w
 
 XFRT_API void xfrt_rmsnorm(float *y, const float *x, const float *w, int n, int dim, float eps)
 {
-    XFRT_PARALLEL_FOR_IF((double)n * dim * XFRT_COST_NORM)
-    for (int i = 0; i < n; i++)
+    long xfrt_lo, xfrt_hi;
+    xfrt_split((long)(n), (double)n * dim * XFRT_COST_NORM, &xfrt_lo, &xfrt_hi);
+    for (int i = (int)xfrt_lo; i < (int)xfrt_hi; i++)
         xfrt_rmsnorm_row(y + (size_t)i * dim, x + (size_t)i * dim, w, dim, eps);
 }
 
 XFRT_API void xfrt_layernorm(float *y, const float *x, const float *w, const float *b, int n,
                              int dim, float eps)
 {
-    XFRT_PARALLEL_FOR_IF((double)n * dim * 2 * XFRT_COST_NORM)
-    for (int i = 0; i < n; i++)
+    long xfrt_lo, xfrt_hi;
+    xfrt_split((long)(n), (double)n * dim * 2 * XFRT_COST_NORM, &xfrt_lo, &xfrt_hi);
+    for (int i = (int)xfrt_lo; i < (int)xfrt_hi; i++)
         xfrt_layernorm_row(y + (size_t)i * dim, x + (size_t)i * dim, w, b, dim, eps);
 }
 
@@ -223,8 +228,9 @@ XFRT_API void xfrt_linear(float *y, const float *x, const float *W, int n, int i
     long items = (long)n_cb * n_rb;
     /* 2 flops per multiply-add; a matrix-vector product over a big W stays
      * parallel (it is bound by memory bandwidth, which two cores share well) */
-    XFRT_PARALLEL_FOR_IF(2.0 * n * in * out)
-    for (long it = 0; it < items; it++) {
+    long xfrt_lo, xfrt_hi;
+    xfrt_split((long)(items), 2.0 * n * in * out, &xfrt_lo, &xfrt_hi);
+    for (long it = (long)xfrt_lo; it < (long)xfrt_hi; it++) {
         int cb = (int)(it / n_rb), rb = (int)(it % n_rb);
         int c1 = (cb + 1) * cols < out ? (cb + 1) * cols : out;
         int r1 = (rb + 1) * rows < n ? (rb + 1) * rows : n;
@@ -264,8 +270,9 @@ static inline void xfrt_act_chunk(float *y, const float *x, const float *b, size
 static inline void xfrt_act_all(float *y, const float *x, const float *b, size_t count, int act)
 {
     size_t chunks = (count + XFRT_CHUNK - 1) / XFRT_CHUNK;
-    XFRT_PARALLEL_FOR_IF((double)count * XFRT_COST_ACT)
-    for (size_t c = 0; c < chunks; c++)
+    long xfrt_lo, xfrt_hi;
+    xfrt_split((long)(chunks), (double)count * XFRT_COST_ACT, &xfrt_lo, &xfrt_hi);
+    for (size_t c = (size_t)xfrt_lo; c < (size_t)xfrt_hi; c++)
         xfrt_act_chunk(y, x, b, c * XFRT_CHUNK, c + 1 < chunks ? (c + 1) * XFRT_CHUNK : count, act);
 }
 
@@ -385,8 +392,9 @@ XFRT_API void xfrt_linear_fused(const float *x, int n, int in, const XfrtNorm *n
     for (int s = 0; s < n_out; s++)
         work += (out[s].W2 ? 4.0 : 2.0) * n * in * out[s].cols;
     (void)work;
-    XFRT_PARALLEL_FOR_IF(work)
-    for (long it = 0; it < items; it++) {
+    long xfrt_lo, xfrt_hi;
+    xfrt_split((long)(items), work, &xfrt_lo, &xfrt_hi);
+    for (long it = (long)xfrt_lo; it < (long)xfrt_hi; it++) {
         float blk[XFRT_TILE_R * XFRT_FUSED_BLK], blk2[XFRT_TILE_R * XFRT_FUSED_BLK];
         float xn[XFRT_NORM_BUF];
         long rest = it;
@@ -425,8 +433,9 @@ XFRT_API void xfrt_rope(float *y, const float *x, const int32_t *pos, int n, int
                         int head_dim, double base)
 {
     int half = head_dim / 2, width = heads * head_dim;
-    XFRT_PARALLEL_FOR_IF((double)n * width * XFRT_COST_ROPE)
-    for (int t = 0; t < n; t++) {
+    long xfrt_lo, xfrt_hi;
+    xfrt_split((long)(n), (double)n * width * XFRT_COST_ROPE, &xfrt_lo, &xfrt_hi);
+    for (int t = (int)xfrt_lo; t < (int)xfrt_hi; t++) {
         const float *xr = x + (size_t)t * width;
         float *yr = y + (size_t)t * width;
         for (int i = 0; i < half; i++) {

@@ -8,7 +8,9 @@
  *
  * Conventions: row-major float32; `n` is a runtime row count (may be 0);
  * every kernel writes each output element from exactly one thread in a fixed
- * order, so results are bitwise identical for any OMP_NUM_THREADS. */
+ * order, so results are bitwise identical for any OMP_NUM_THREADS.  Inside a
+ * parallel region every thread of the team calls every kernel (see below);
+ * kernels that return a count return the same value on every thread. */
 #ifndef XFRT_H
 #define XFRT_H
 
@@ -21,34 +23,81 @@
 
 /* One place decides the threading policy.
  *
- * Opening an OpenMP parallel region costs about 1 us on an idle machine and
- * 40 us to milliseconds when another process holds a core, so a kernel opens
- * one only when it has enough work to repay that.  Kernels state their work
- * as an estimate in flops (touched elements for pure copies) and loop with
+ * A generated NAME_forward or NAME_decode opens one OpenMP parallel region
+ * (XFRT_PARALLEL_REGION) for the whole call; every thread of the team runs
+ * the same sequence of kernel calls, and each kernel shares its loop among
+ * them by itself (an orphaned work-sharing loop, with no barrier of its own):
  *
- *   XFRT_PARALLEL_FOR_IF(work)             contiguous blocks per thread
- *   XFRT_PARALLEL_FOR_INTERLEAVED_IF(work) iteration i on thread i mod T, for
- *                                          loops whose iterations differ in
- *                                          cost along the index (causal attention)
+ *   xfrt_split(items, work, &lo, &hi)        contiguous blocks per thread
+ *   xfrt_stride(items, work, &first, &step)  iteration i on thread i mod T, for
+ *                                            loops whose iterations differ in
+ *                                            cost along the index (causal attention)
+ *   xfrt_lead()                              true on one thread: serial work
  *
- * Below XFRT_PAR_MIN_WORK the loop runs on the calling thread alone (the
- * OpenMP `if` clause: no other thread is woken or waited for).  The split
- * never changes results: every output element is computed by one thread in
- * a fixed order.  Without _OPENMP all of these are plain loops. */
+ * Work below XFRT_PAR_MIN_WORK (flops; touched elements for pure copies) runs
+ * on one thread while the others go on to the next barrier.  The generated
+ * code puts an XFRT_BARRIER() between two kernels only where the second reads
+ * what the first wrote, or writes arena bytes the first read or wrote.  The
+ * split never changes results: every output element is computed by one
+ * thread in a fixed order, so results are bitwise identical for any number
+ * of threads.  Outside a parallel region (and without _OPENMP) every loop
+ * runs whole on the calling thread. */
 #ifndef XFRT_PAR_MIN_WORK
 #define XFRT_PAR_MIN_WORK 65536     /* flops: about 5 to 20 us on one core */
 #endif
 #define XFRT_PRAGMA(x) _Pragma(#x)
-#define XFRT_PRAGMA_EXPANDED(x) XFRT_PRAGMA(x)   /* expands macros in x first */
 #ifdef _OPENMP
-#define XFRT_PARALLEL_FOR_IF(work) \
-    XFRT_PRAGMA_EXPANDED(omp parallel for schedule(static) if ((work) >= XFRT_PAR_MIN_WORK))
-#define XFRT_PARALLEL_FOR_INTERLEAVED_IF(work) \
-    XFRT_PRAGMA_EXPANDED(omp parallel for schedule(static, 1) if ((work) >= XFRT_PAR_MIN_WORK))
+#include <omp.h>
+#define XFRT_PARALLEL_REGION XFRT_PRAGMA(omp parallel)
+#define XFRT_BARRIER() XFRT_PRAGMA(omp barrier)
+static inline void xfrt_team(int *t, int *nt)
+{
+    *t = omp_get_thread_num();
+    *nt = omp_get_num_threads();
+}
 #else
-#define XFRT_PARALLEL_FOR_IF(work)
-#define XFRT_PARALLEL_FOR_INTERLEAVED_IF(work)
+#define XFRT_PARALLEL_REGION
+#define XFRT_BARRIER() ((void)0)
+static inline void xfrt_team(int *t, int *nt)
+{
+    *t = 0;
+    *nt = 1;
+}
 #endif
+
+static inline int xfrt_lead(void)
+{
+    int t, nt;
+    xfrt_team(&t, &nt);
+    return t == 0;
+}
+
+static inline void xfrt_split(long items, double work, long *lo, long *hi)
+{
+    int t, nt;
+    xfrt_team(&t, &nt);
+    if (nt <= 1 || work < XFRT_PAR_MIN_WORK) {
+        *lo = t == 0 ? 0 : items;
+        *hi = items;
+        return;
+    }
+    long q = items / nt, r = items % nt;
+    *lo = t * q + (t < r ? t : r);
+    *hi = *lo + q + (t < r ? 1 : 0);
+}
+
+static inline void xfrt_stride(long items, double work, long *first, long *step)
+{
+    int t, nt;
+    xfrt_team(&t, &nt);
+    if (nt <= 1 || work < XFRT_PAR_MIN_WORK) {
+        *first = t == 0 ? 0 : items;
+        *step = 1;
+        return;
+    }
+    *first = t;
+    *step = nt;
+}
 
 /* ---- safetensors.c ------------------------------------------------------ */
 

@@ -561,6 +561,13 @@ def _run_model(m, xf, xfc, seed, threads, ccs, workdir, weights_arg, py_weights,
                     worst = max(worst, d / lim)
             say(f"   {ftag} vs {tag}: max |fused - unfused| = {worst:.3g} of the limit "
                 f"({FUSE_TOL:g} * max(1, max|ref|))")
+            if not nofuse_v.endswith("noomp"):     # the unfused build is bitwise the same on 2 threads
+                out2 = os.path.join(workdir, "nofuse", f"out_{nofuse_v}_2.bin")
+                rc, out, _ = run_harness(nofuse_exe, wpath, script, out2, 2)
+                if rc != 0 or not os.path.exists(out2) or open(out2, "rb").read() != open(outbin, "rb").read():
+                    res.fail(f"[{nofuse_v} --no-fuse threads=2] not bitwise identical to threads={nt} (exit {rc})")
+                else:
+                    say(f"   [{nofuse_v} --no-fuse threads=2] bitwise identical to threads={nt}")
 
     if bisect and any("MISMATCH" in f or "vs ref" in f for f in res.failures):
         say("   bisecting the model to find the first sublayer that disagrees ...")

@@ -333,6 +333,39 @@ static void stats_and_plan(void **state)
     assert_true(st[0].total.params_active == st[1].total.params_active);
 }
 
+/* pass sched: threads meet only before a kernel that reads what an unfinished
+ * one writes (or writes bytes one reads): unfused Q, K and V read one norm
+ * output and write three buffers, so only the first waits */
+static void sched_barriers_only_on_dependencies(void **state)
+{
+    (void)state;
+    B b = begin();
+    XfId q, k, v;
+    attention_block(&b, &q, &k, &v);
+    XfId a = attend(&b, q, k, v);
+    XfGraph *g = b.g;
+    g->logits = linear(&b, a, "lm_head", V);
+    g->nodes[g->logits].flags |= XF_NODE_OUTPUT;
+    XfPassCtx cx = {.err = stderr, .dump_out = stdout, .verify = true, .no_fuse = true};
+    assert_true(pass_pipeline_run(g, &cx));
+    int lin = 0, ropes = 0, barriers = 0, kernels = 0;
+    for (XfId id = 1; id <= g->n_nodes; id++) {
+        const XfNode *x = &g->nodes[id];
+        kernels += xf_op_info[x->op].calls > 0;
+        barriers += (x->flags & XF_NODE_BARRIER) != 0;
+        if (x->op == XF_OP_LINEAR && lin++ < 3)     /* q waits for the norm; k and v do not */
+            assert_int_equal((x->flags & XF_NODE_BARRIER) != 0, lin == 1);
+        if ((x->op == XF_OP_ROPE && ropes++ == 0) || x->op == XF_OP_ATTENTION)
+            assert_true(x->flags & XF_NODE_BARRIER);     /* each reads what the last one wrote */
+        if (!xf_op_info[x->op].calls)
+            assert_false(x->flags & XF_NODE_BARRIER);
+    }
+    assert_int_equal(lin, 4);
+    assert_true(barriers < kernels);
+    pass_ctx_free(&cx);
+    ir_graph_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -346,6 +379,7 @@ int main(void)
         cmocka_unit_test(mod_boundary),
         cmocka_unit_test(output_group),
         cmocka_unit_test(stats_and_plan),
+        cmocka_unit_test(sched_barriers_only_on_dependencies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
