@@ -12,8 +12,19 @@ typedef struct {
     double params_active;       /* of which one token touches on average */
 } XfCost;
 
+/* The work of one call of the generated code (pass stats, after sched). */
+typedef struct {
+    double kernels;             /* runtime kernel calls */
+    double regions;             /* OpenMP parallel regions opened */
+    double barriers;            /* points where all threads meet (the region's end included) */
+    double bytes_written;       /* activation bytes kernels write (no weights, no KV cache) */
+    double bytes_read;          /* activation bytes kernels read, each operand once per call */
+} XfWork;
+
 typedef struct {
     XfCost  total;
+    XfWork  forward;            /* one full-context forward (T = context) */
+    XfWork  decode;             /* one decode step (a MoD instance counted as entered) */
     XfCost *block;              /* [n_blocks] (heap) */
     int     n_blocks;
     XfCost  outside;            /* embeddings, final norm, lm_head */

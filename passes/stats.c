@@ -146,6 +146,53 @@ double pass_stats_node_flops(const XfGraph *g, const XfNode *x, bool dense)
     return flops_fn[x->op](g, x, dense);
 }
 
+/* Rows of stream s in one call: a full-context forward, or a decode step
+ * (one token; a MoD instance entered; top_k assignments per token). */
+static double call_rows(const XfGraph *g, uint32_t s, bool decode)
+{
+    if (!decode || s == 0)
+        return s ? (double)ir_stream_bound(g, (int)s) : 1.0;
+    const XfStream *st = &g->streams[s];
+    if (st->kind == XF_STREAM_TOKENS)
+        return 1.0;
+    double parent = call_rows(g, st->parent, true);
+    return st->kind == XF_STREAM_MOE ? parent * (double)st->top_k : parent;
+}
+
+/* bytes of id's value in one call */
+static double call_bytes(const XfGraph *g, XfId id, bool decode)
+{
+    const XfNode *x = &g->nodes[id];
+    if (x->dtype == XF_ROUTE) {     /* the table of XFRT_ROUTE_BYTES, at the call's rows */
+        double rows = call_rows(g, x->shape.stream, decode), E = (double)x->attr.experts;
+        return 4.0 * (E + 1 + 3.0 * rows * (double)x->attr.top_k + rows * E);
+    }
+    double per_row = (double)ir_shape_elems(&x->shape);
+    if (!x->shape.stream)
+        return 4.0 * per_row;
+    per_row /= (double)x->shape.dim[0];
+    return 4.0 * per_row * call_rows(g, x->shape.stream, decode);
+}
+
+static XfWork call_work(const XfGraph *g, bool decode)
+{
+    XfWork w = {.regions = 1, .barriers = 1};
+    for (XfId id = 1; id <= g->n_nodes; id++) {
+        const XfNode *x = &g->nodes[id];
+        const XfOpInfo *info = &xf_op_info[x->op];
+        if (!info->calls)
+            continue;
+        w.kernels += info->calls;
+        w.barriers += info->syncs + ((x->flags & XF_NODE_BARRIER) ? 1 : 0);
+        if (info->mem == XF_MEM_ARENA)
+            w.bytes_written += call_bytes(g, id, decode);
+        for (int i = 0; i < x->n_in; i++)
+            if (g->nodes[x->in[i]].op != XF_OP_WEIGHT)
+                w.bytes_read += call_bytes(g, x->in[i], decode);
+    }
+    return w;
+}
+
 bool pass_stats(XfGraph *g, XfPassCtx *cx)
 {
     XfStats *st = &cx->stats;
@@ -186,6 +233,8 @@ bool pass_stats(XfGraph *g, XfPassCtx *cx)
         c->params += e;
         c->params_active += e * share[id];
     }
+    st->forward = call_work(g, false);
+    st->decode = call_work(g, true);
     st->total = st->outside;
     for (int b = 0; b < nb; b++) {
         st->total.flops += st->block[b].flops;
@@ -218,4 +267,13 @@ void pass_stats_print(const XfGraph *g, const XfStats *st, FILE *out)
     if (g->plan.done)
         fprintf(out, "memory: activation arena %lld bytes (peak), KV caches %lld bytes\n",
                 (long long)g->plan.arena_bytes, (long long)g->plan.kv_bytes);
+    fprintf(out, "%-22s %8s %8s %9s %16s %16s\n", "work per call", "kernels", "regions", "barriers",
+            "act. bytes wr.", "act. bytes rd.");
+    const XfWork *w[2] = {&st->forward, &st->decode};
+    char name[2][40];
+    snprintf(name[0], sizeof name[0], "forward (T=%lld)", (long long)g->context);
+    snprintf(name[1], sizeof name[1], "%s", g->has_decode ? "decode step" : "decode step (none)");
+    for (int i = 0; i < (g->has_decode ? 2 : 1); i++)
+        fprintf(out, "%-22s %8.0f %8.0f %9.0f %16.0f %16.0f\n", name[i], w[i]->kernels, w[i]->regions,
+                w[i]->barriers, w[i]->bytes_written, w[i]->bytes_read);
 }

@@ -30,6 +30,7 @@ out "$model" --dump-ir=dce,memplan; check "dump after two passes" has "after pas
 check "second dump" has "after pass memplan" stdout
 out "$model" --dump-ir=nosuch; check "unknown pass exits 1" rc 1; check "unknown pass named" has "nosuch" stderr
 out "$model" --stats;       check "--stats" has "FLOPs/token" stdout; check "stats total" has "^total" stdout
+check "stats: work per forward" has "^forward (T=" stdout; check "stats: kernels column" has "kernels" stdout
 out "$model" --dump-dot "$tmp/g.dot"; check "--dump-dot writes" test -s "$tmp/g.dot"
 check "dot is a digraph" grep -q "^digraph" "$tmp/g.dot"
 out "$model" --init-weights "$tmp/w.safetensors" --seed 3; check "--init-weights" test -s "$tmp/w.safetensors"
