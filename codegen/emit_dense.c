@@ -41,14 +41,14 @@ void emit_embed(CgCtx *c, XfId id)
 {
     const XfGraph *g = c->g;
     cg_decl(c, id);
-    cw_line(c->w, "xfrt_embed(%s, %s, %s, %s, %lld);", OUT, V(0), V(1), ROWS, LL(cg_last_dim(c, id)));
+    cw_line(c->w, "xfrt_embed(/* y */ %s, /* table */ %s, /* idx */ %s, /* rows */ %s, /* dim */ %lld);", OUT, V(0), V(1), ROWS, LL(cg_last_dim(c, id)));
 }
 
 void emit_add(CgCtx *c, XfId id)
 {
     const XfGraph *g = c->g;
     cg_decl(c, id);
-    cw_line(c->w, "xfrt_add(%s, %s, %s, (size_t)%s * %lld);", OUT, V(0), V(1), ROWS,
+    cw_line(c->w, "xfrt_add(/* y */ %s, /* a */ %s, /* b */ %s, /* count */ (size_t)%s * %lld);", OUT, V(0), V(1), ROWS,
             LL(cg_last_dim(c, id)));
 }
 
@@ -56,14 +56,14 @@ void emit_add_bias(CgCtx *c, XfId id)
 {
     const XfGraph *g = c->g;
     cg_decl(c, id);
-    cw_line(c->w, "xfrt_add_bias(%s, %s, %s, %s, %lld);", OUT, V(0), V(1), ROWS, LL(cg_last_dim(c, id)));
+    cw_line(c->w, "xfrt_add_bias(/* y */ %s, /* x */ %s, /* b */ %s, /* rows */ %s, /* dim */ %lld);", OUT, V(0), V(1), ROWS, LL(cg_last_dim(c, id)));
 }
 
 void emit_rmsnorm(CgCtx *c, XfId id)
 {
     const XfGraph *g = c->g;
     cg_decl(c, id);
-    cw_line(c->w, "xfrt_rmsnorm(%s, %s, %s, %s, %lld, %s);", OUT, V(0), V(1), ROWS,
+    cw_line(c->w, "xfrt_rmsnorm(/* y */ %s, /* x */ %s, /* w */ %s, /* rows */ %s, /* dim */ %lld, /* eps */ %s);", OUT, V(0), V(1), ROWS,
             LL(cg_last_dim(c, id)), cg_float(c, g->nodes[id].attr.eps));
 }
 
@@ -71,7 +71,7 @@ void emit_layernorm(CgCtx *c, XfId id)
 {
     const XfGraph *g = c->g;
     cg_decl(c, id);
-    cw_line(c->w, "xfrt_layernorm(%s, %s, %s, %s, %s, %lld, %s);", OUT, V(0), V(1), V(2), ROWS,
+    cw_line(c->w, "xfrt_layernorm(/* y */ %s, /* x */ %s, /* w */ %s, /* b */ %s, /* rows */ %s, /* dim */ %lld, /* eps */ %s);", OUT, V(0), V(1), V(2), ROWS,
             LL(cg_last_dim(c, id)), cg_float(c, g->nodes[id].attr.eps));
 }
 
@@ -79,7 +79,7 @@ void emit_linear(CgCtx *c, XfId id)
 {
     const XfGraph *g = c->g;
     cg_decl(c, id);
-    cw_line(c->w, "xfrt_linear(%s, %s, %s, %s, %lld, %lld);", OUT, V(0), V(1), ROWS,
+    cw_line(c->w, "xfrt_linear(/* y */ %s, /* x */ %s, /* W */ %s, /* rows */ %s, /* in */ %lld, /* out */ %lld);", OUT, V(0), V(1), ROWS,
             LL(cg_last_dim(c, g->nodes[id].in[0])), LL(cg_last_dim(c, id)));
 }
 
@@ -87,7 +87,7 @@ void emit_act(CgCtx *c, XfId id)
 {
     const XfGraph *g = c->g;
     cg_decl(c, id);
-    cw_line(c->w, "xfrt_act(%s, %s, (size_t)%s * %lld, %s);", OUT, V(0), ROWS, LL(cg_last_dim(c, id)),
+    cw_line(c->w, "xfrt_act(/* y */ %s, /* x */ %s, /* count */ (size_t)%s * %lld, %s);", OUT, V(0), ROWS, LL(cg_last_dim(c, id)),
             act_const(g->nodes[id].attr.act));
 }
 
@@ -95,7 +95,7 @@ void emit_glu(CgCtx *c, XfId id)
 {
     const XfGraph *g = c->g;
     cg_decl(c, id);
-    cw_line(c->w, "xfrt_glu(%s, %s, %s, (size_t)%s * %lld, %s);", OUT, V(0), V(1), ROWS,
+    cw_line(c->w, "xfrt_glu(/* y */ %s, /* a */ %s, /* b */ %s, /* count */ (size_t)%s * %lld, %s);", OUT, V(0), V(1), ROWS,
             LL(cg_last_dim(c, id)), act_const(g->nodes[id].attr.act));
 }
 
@@ -108,7 +108,7 @@ void emit_rope(CgCtx *c, XfId id)
     snprintf(base, sizeof base, "%.17g", a->base);
     if (!strpbrk(base, ".eE"))
         strcat(base, ".0");
-    cw_line(c->w, "xfrt_rope(%s, %s, %s, %s, %lld, %lld, %s);", OUT, V(0), V(1), ROWS,
+    cw_line(c->w, "xfrt_rope(/* y */ %s, /* x */ %s, /* pos */ %s, /* rows */ %s, /* heads */ %lld, /* head_dim */ %lld, /* base */ %s);", OUT, V(0), V(1), ROWS,
             LL(a->heads), LL(a->head_dim), base);
 }
 
@@ -117,8 +117,8 @@ void emit_attention(CgCtx *c, XfId id)
     const XfGraph *g = c->g;
     const XfAttrs *a = &g->nodes[id].attr;
     cg_decl(c, id);
-    cw_line(c->w, "xfrt_kv_append(&m->kv[%d], %s, %s, %s, %s);", a->layer, V(1), V(2), V(3), ROWS);
-    cw_line(c->w, "xfrt_attention(%s, %s, &m->kv[%d], %s, %s, %lld, %lld, %lld, %d, %lld);", OUT, V(0),
+    cw_line(c->w, "xfrt_kv_append(&m->kv[%d], /* k */ %s, /* v */ %s, /* pos */ %s, /* rows */ %s);", a->layer, V(1), V(2), V(3), ROWS);
+    cw_line(c->w, "xfrt_attention(/* y */ %s, /* q */ %s, &m->kv[%d], /* qpos */ %s, /* rows */ %s, /* heads */ %lld, /* kv_heads */ %lld, /* head_dim */ %lld, /* causal */ %d, /* window */ %lld);", OUT, V(0),
             a->layer, V(3), ROWS, LL(a->heads), LL(a->kv_heads), LL(a->head_dim), a->causal,
             LL(a->window));
 }

@@ -312,6 +312,19 @@ static void emit_api(CgCtx *c)
     cw_close(w, NULL);
 }
 
+/* any op whose kernels live in runtime/kernels_route.c */
+static bool uses_route(const XfGraph *g)
+{
+    static const XfOp route_ops[] = {XF_OP_MOD_SELECT,  XF_OP_GATHER,         XF_OP_MOD_COMBINE,
+                                     XF_OP_MOE_ROUTE,   XF_OP_MOE_GATHER,     XF_OP_GROUPED_LINEAR,
+                                     XF_OP_MOE_COMBINE, XF_OP_SFFN_SELECT,    XF_OP_SFFN_APPLY};
+    for (XfId id = 1; id <= g->n_nodes; id++)
+        for (size_t k = 0; k < sizeof route_ops / sizeof route_ops[0]; k++)
+            if (g->nodes[id].op == route_ops[k])
+                return true;
+    return false;
+}
+
 static bool is_c_keyword(const char *s)
 {
     static const char *const kw[] = {
@@ -360,7 +373,10 @@ bool cg_model_write(const XfGraph *g, const char *out_c, const XfCgOptions *opt,
             c.name, (long long)g->vocab, (long long)g->dim, (long long)g->context);
     cw_line(&w, " * and, optionally, OpenMP (-fopenmp; OMP_NUM_THREADS). */");
     cw_line(&w, "#define _POSIX_C_SOURCE 200809L");
-    cw_line(&w, "/* the runtime is embedded whole; a model uses only some of its kernels */");
+    cw_line(&w, "/* the runtime is embedded: its dense and attention kernels always, the routing");
+    cw_line(&w, " * kernels (MoE, MoD, sparse FFN) when the model routes */");
+    if (!uses_route(g))
+        cw_line(&w, "#define XFRT_NO_ROUTE 1");
     cw_line(&w, "#if defined(__GNUC__) || defined(__clang__)");
     cw_line(&w, "#define XFRT_API static inline __attribute__((unused))");
     cw_line(&w, "#else");
@@ -371,8 +387,16 @@ bool cg_model_write(const XfGraph *g, const char *out_c, const XfCgOptions *opt,
     /* the header is named after the output file (SPEC 5: -o out/foo.c writes out/foo.h) */
     cw_line(&w, "#include \"%.*s.h\"", (int)(strlen(c.out_base) - 2), c.out_base);
     cw_blank(&w);
-    for (int i = 0; xf_runtime_lines[i]; i++)
-        cw_raw(&w, xf_runtime_lines[i]);
+    /* the runtime, without kernels_route.c when nothing routes */
+    bool route = uses_route(g);
+    bool skip = false;
+    for (int i = 0; xf_runtime_lines[i]; i++) {
+        const char *l = xf_runtime_lines[i];
+        if (!strncmp(l, "/* ---- runtime/", 16))
+            skip = !route && !strncmp(l + 16, "kernels_route.c ", 16);
+        if (!skip)
+            cw_raw(&w, l);
+    }
     cw_blank(&w);
     cw_line(&w, "/* ---- memory plan (pass memplan): byte offsets into the arena ---- */");
     for (XfId id = 1; id <= g->n_nodes; id++)

@@ -209,7 +209,10 @@ XFRT_API void xfrt_kv_append(XfrtKV *c, const float *k, const float *v, const in
 XFRT_API void xfrt_attention(float *y, const float *q, const XfrtKV *c, const int32_t *qpos,
                              int n, int heads, int kv_heads, int head_dim, int causal, int window);
 
-/* ---- kernels_route.c ------------------------------------------------------ */
+/* ---- kernels_route.c ------------------------------------------------------
+ * Generated code for a model without routed sublayers defines XFRT_NO_ROUTE
+ * and carries neither these declarations nor kernels_route.c. */
+#ifndef XFRT_NO_ROUTE
 
 /* MoE routing table for n tokens, E experts, top_k choices, laid out in one
  * block of XFRT_ROUTE_BYTES(n, E, k) bytes (carved by xfrt_route_bind). */
@@ -259,5 +262,7 @@ XFRT_API void xfrt_sffn_select(int32_t *sel, const float *c, int n, int hidden, 
 XFRT_API void xfrt_sffn_apply(float *y, const float *x, const int32_t *sel, const float *W1,
                               const float *b1, const float *W2, const float *b2, int n, int dim,
                               int hidden, int n_groups);
+
+#endif /* XFRT_NO_ROUTE */
 
 #endif
