@@ -171,9 +171,13 @@ void emit_fused(CgCtx *c, XfId id)
         cw_close(c->w, ",");
     }
     cw_close(c->w, ";");
-    cw_line(c->w, "xfrt_linear_fused(/* x */ %s, /* rows */ %s, /* in */ %lld, %s, out, %d);", V(0),
-            cg_rows(c, x->in[0]), LL(cg_last_dim(c, x->in[0])), fu->norm != XF_NORM_NONE ? "&norm" : "NULL",
-            fu->n_seg);
+    if (fu->route >= 0)
+        cw_line(c->w, "xfrt_grouped_linear_fused(/* x */ %s, &r%u, /* gathered */ %d, /* in */ %lld, out, %d);",
+                V(0), x->in[fu->route], fu->gathered, LL(cg_last_dim(c, x->in[0])), fu->n_seg);
+    else
+        cw_line(c->w, "xfrt_linear_fused(/* x */ %s, /* rows */ %s, /* in */ %lld, %s, out, %d);", V(0),
+                cg_rows(c, x->in[0]), LL(cg_last_dim(c, x->in[0])),
+                fu->norm != XF_NORM_NONE ? "&norm" : "NULL", fu->n_seg);
     cw_close(c->w, NULL);
 }
 

@@ -73,7 +73,8 @@ typedef struct {
  * bias, activation or GLU, RoPE, residual add.  Operands are input slots of
  * the node (-1: none); slot 0 is the input rows x.  The output buffer holds
  * the segments one after another, each [rows bound, cols]; with more than one
- * segment, PART nodes view them. */
+ * segment, PART nodes view them.  An MoE group runs per expert over that
+ * expert's assignments. */
 typedef struct {
     XfOp        op;
     XfId        id;             /* its id before fusion (dumps) */
@@ -101,6 +102,10 @@ typedef struct XfFuse {
     XfNormKind    norm;         /* prologue, XF_NORM_NONE if none */
     double        eps;
     int8_t        norm_w, norm_b;
+    int8_t        route;        /* MoE: the routing table; the anchors are grouped_linear
+                                 * (W [experts, cols, in]) and rows are its assignments */
+    bool          gathered;     /* MoE: x is token rows, read through the table (the
+                                 * moe_gather folded into the product's row indexing) */
     int           n_seg;
     XfFuseSeg     seg[XF_FUSE_MAX_SEG];
     int           n_members;

@@ -268,14 +268,26 @@ bool shape_fused(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size
         x->shape.rank != 2 || !x->shape.stream)
         return FAIL("fused group without segments or input rows");
     int64_t in = x->shape.dim[1], total = 0;
+    uint32_t out_rows = x->shape.stream;
+    const XfNode *route = NULL;
+    if (fu->route >= 0) {       /* MoE: rows are the table's assignments */
+        route = slot_ok(f, fu->route) ? IN(fu->route) : NULL;
+        if (!route || route->dtype != XF_ROUTE)
+            return FAIL("fused expert products expect a routing table");
+        out_rows = ir_stream_of_def(g, f->in[fu->route]);
+        if (x->shape.stream != (fu->gathered ? route->shape.stream : out_rows))
+            return FAIL("fused expert products expect %s rows", fu->gathered ? "token" : "assignment");
+    }
     if (fu->norm != XF_NORM_NONE &&
         (!slot_ok(f, fu->norm_w) || IN(fu->norm_w)->shape.dim[0] != in ||
          (fu->norm == XF_NORM_LAYER && (!slot_ok(f, fu->norm_b) || IN(fu->norm_b)->shape.dim[0] != in))))
         return FAIL("fused norm prologue expects weights of %lld", (long long)in);
     for (int s = 0; s < fu->n_seg; s++) {
         const XfFuseSeg *sg = &fu->seg[s];
-        if (!slot_ok(f, sg->w) || IN(sg->w)->shape.rank != 2 || IN(sg->w)->shape.dim[0] != sg->cols ||
-            IN(sg->w)->shape.dim[1] != in || sg->offset != total ||
+        const XfShape *ws = slot_ok(f, sg->w) ? &IN(sg->w)->shape : NULL;
+        int e = route ? 1 : 0;      /* W [experts, cols, in] for expert products */
+        if (!ws || ws->rank != 2 + e || ws->dim[e] != sg->cols || ws->dim[e + 1] != in ||
+            (route && ws->dim[0] != route->attr.experts) || sg->offset != total ||
             (sg->glu && (!slot_ok(f, sg->w2) || !ir_shape_equal(&IN(sg->w)->shape, &IN(sg->w2)->shape))) ||
             (sg->bias >= 0 && (!slot_ok(f, sg->bias) || IN(sg->bias)->shape.dim[0] != sg->cols)) ||
             (sg->bias2 >= 0 && (!slot_ok(f, sg->bias2) || IN(sg->bias2)->shape.dim[0] != sg->cols)) ||
@@ -287,7 +299,7 @@ bool shape_fused(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size
             return FAIL("fused segment %d operands do not match", s);
         total += sg->cols;
     }
-    *out = rows(g, x->shape.stream, 2, total, 0);
+    *out = rows(g, (int)out_rows, 2, total, 0);
     *dt = XF_F32;
     return true;
 }

@@ -6,11 +6,15 @@
  * keeps its order.  What a group may hold (the fusion classes of ops.def):
  *
  *   anchors   the `linear` users of one input x in one sublayer (Q, K and V;
- *             the two products of a gated FFN), up to XF_FUSE_MAX_SEG: one
- *             product over their weight rows, one segment each;
- *   prologue  an rmsnorm or layernorm producing x, when every user of x is one
- *             of those anchors (a norm output that anything else reads is
- *             stored as before: fusing it would compute it twice);
+ *             the two products of a gated FFN), or the `grouped_linear` users
+ *             of one MoE's expert rows (its up and gate products), up to
+ *             XF_FUSE_MAX_SEG: one product over their weight rows, one
+ *             segment each;
+ *   prologue  an rmsnorm or layernorm producing x, or for grouped products the
+ *             moe_gather producing their rows (then read through the routing
+ *             table: no copy), when every user of x is one of those anchors
+ *             (a value anything else reads is stored as before: fusing it
+ *             would compute it twice);
  *   epilogues per segment, each the single user of what precedes it, in this
  *             order: add_bias, then act, or a glu of two anchors' products
  *             (one segment computing act(a) * b), then rope, then a residual
@@ -44,7 +48,7 @@ typedef struct {
 } Seg;
 
 typedef struct {
-    XfId x, norm;
+    XfId x, norm, gather, route;
     Seg  seg[XF_FUSE_MAX_SEG];
     int  n_seg;
     XfId pos;                             /* the last member */
@@ -122,6 +126,7 @@ static bool collect(Fx *f, XfId id, Group *G, bool *in_group)
     int n_sib = 0;
     XfId sib[XF_FUSE_MAX_SEG];
     bool all_siblings = true;
+    bool grouped = an->op == XF_OP_GROUPED_LINEAR;
     for (uint32_t k = f->use_start[G->x]; k < f->use_start[G->x + 1]; k++) {
         XfId u = f->uses[k];
         const XfNode *x = &g->nodes[u];
@@ -130,20 +135,27 @@ static bool collect(Fx *f, XfId id, Group *G, bool *in_group)
             dup |= sib[j] == u;
         if (dup)
             continue;
-        if (x->op == XF_OP_LINEAR && x->in[0] == G->x && x->in[1] != G->x && f->group_of[u] < 0 &&
-            same_place(x, an) && n_sib < XF_FUSE_MAX_SEG)
+        if (x->op == an->op && x->in[0] == G->x && x->in[1] != G->x && f->group_of[u] < 0 &&
+            same_place(x, an) && (!grouped || x->in[2] == an->in[2]) && n_sib < XF_FUSE_MAX_SEG)
             sib[n_sib++] = u;
         else
             all_siblings = false;
     }
-    /* every use of x must be one of the siblings for a prologue */
+    if (grouped)
+        G->route = an->in[2];
+    /* a prologue only where every use of x is one of the siblings */
     all_siblings = all_siblings && n_uses(f, G->x) == (uint32_t)n_sib;
     const XfNode *xn = &g->nodes[G->x];
     if (all_siblings && xf_op_info[xn->op].fuse == XF_FUSE_PROLOGUE && f->group_of[G->x] < 0 &&
         xn->block == an->block && xn->sub == an->sub && !(xn->flags & XF_NODE_OUTPUT) &&
         xn->shape.dim[1] <= XF_FUSE_MAX_NORM_IN) {
-        G->norm = G->x;
-        G->x = xn->in[0];
+        if (!grouped && (xn->op == XF_OP_RMSNORM || xn->op == XF_OP_LAYERNORM)) {
+            G->norm = G->x;
+            G->x = xn->in[0];
+        } else if (grouped && xn->op == XF_OP_MOE_GATHER && xn->in[1] == G->route) {
+            G->gather = G->x;       /* the expert rows are read through the table */
+            G->x = xn->in[0];
+        }
     }
     for (int i = 0; i < n_sib; i++) {
         Seg *s = &G->seg[i];
@@ -192,9 +204,11 @@ static bool collect(Fx *f, XfId id, Group *G, bool *in_group)
             in_group[G->seg[i].nodes[k]] = true;
     if (G->norm)
         in_group[G->norm] = true;
+    if (G->gather)
+        in_group[G->gather] = true;
     for (int i = 0; i < G->n_seg; i++)
         grow_tail(f, &G->seg[i], in_group);
-    int members = G->norm ? 1 : 0;
+    int members = G->norm || G->gather ? 1 : 0;
     for (int i = 0; i < G->n_seg; i++) {
         members += G->seg[i].n_nodes;
         for (int k = 0; k < G->seg[i].n_nodes; k++) {
@@ -239,8 +253,9 @@ static int cmp_id(const void *a, const void *b)
 /* "fused[rmsnorm > linear x3 > rope x2]": members by kind, in epilogue order */
 static const char *group_name(XfArena *a, const XfFuse *fu)
 {
-    static const XfOp order[] = {XF_OP_RMSNORM, XF_OP_LAYERNORM, XF_OP_LINEAR, XF_OP_ADD_BIAS,
-                                 XF_OP_ACT,     XF_OP_GLU,       XF_OP_ROPE,   XF_OP_ADD};
+    static const XfOp order[] = {XF_OP_RMSNORM, XF_OP_LAYERNORM, XF_OP_MOE_GATHER, XF_OP_LINEAR,
+                                 XF_OP_GROUPED_LINEAR, XF_OP_ADD_BIAS, XF_OP_ACT, XF_OP_GLU,
+                                 XF_OP_ROPE, XF_OP_ADD};
     XfStrBuf sb = {0};
     xf_sb_puts(&sb, "fused[");
     bool first = true;
@@ -272,6 +287,9 @@ static bool build_node(XfGraph *g, const Group *G, XfNode *F)
     bool ok = slot(F, G->x) == 0;
     fu->norm = XF_NORM_NONE;
     fu->norm_w = fu->norm_b = -1;
+    fu->route = slot(F, G->route);
+    fu->gathered = G->gather != 0;
+    ok = ok && fu->route >= -1;
     if (G->norm) {
         const XfNode *nm = &g->nodes[G->norm];
         fu->norm = nm->op == XF_OP_RMSNORM ? XF_NORM_RMS : XF_NORM_LAYER;
@@ -288,7 +306,7 @@ static bool build_node(XfGraph *g, const Group *G, XfNode *F)
         const Seg *s = &G->seg[i];
         XfFuseSeg *o = &fu->seg[i];
         const XfNode *an = &g->nodes[s->anchor];
-        o->cols = an->shape.dim[1];
+        o->cols = an->shape.dim[1];     /* [rows, cols] for linear and grouped_linear alike */
         o->offset = offset;
         offset += o->cols;
         o->w = slot(F, s->w);
@@ -310,7 +328,7 @@ static bool build_node(XfGraph *g, const Group *G, XfNode *F)
         /* the anchors' roles, and the glu partner's */
         for (int k = 0; k < s->n_nodes; k++) {
             const XfNode *m = &g->nodes[s->nodes[k]];
-            if (m->op == XF_OP_LINEAR && m->label)
+            if (xf_op_info[m->op].fuse == XF_FUSE_ANCHOR && m->label)
                 xf_sb_printf(&label, "%s%s", label.len ? "+" : "", m->label);
         }
     }
@@ -319,6 +337,8 @@ static bool build_node(XfGraph *g, const Group *G, XfNode *F)
     int n = 0;
     if (G->norm)
         ids[n++] = G->norm;
+    if (G->gather)
+        ids[n++] = G->gather;
     for (int i = 0; i < G->n_seg; i++)
         for (int k = 0; k < G->seg[i].n_nodes; k++)
             ids[n++] = G->seg[i].nodes[k];
@@ -377,8 +397,7 @@ bool pass_fuse(XfGraph *g, XfPassCtx *cx)
     Group *groups = xf_xmalloc(cap * sizeof *groups);
     XfNode *gnode = xf_xmalloc(cap * sizeof *gnode);
     for (XfId id = 1; id <= n; id++) {
-        if (xf_op_info[g->nodes[id].op].fuse != XF_FUSE_ANCHOR || g->nodes[id].op != XF_OP_LINEAR ||
-            f.group_of[id] >= 0)
+        if (xf_op_info[g->nodes[id].op].fuse != XF_FUSE_ANCHOR || f.group_of[id] >= 0)
             continue;
         Group G;
         bool ok = collect(&f, id, &G, mark);
@@ -386,6 +405,8 @@ bool pass_fuse(XfGraph *g, XfPassCtx *cx)
         ok = ok && build_node(g, &G, &F);
         if (G.norm)
             mark[G.norm] = false;
+        if (G.gather)
+            mark[G.gather] = false;
         for (int i = 0; i < G.n_seg; i++)
             for (int j = 0; j < G.seg[i].n_nodes; j++)
                 mark[G.seg[i].nodes[j]] = false;
@@ -400,6 +421,8 @@ bool pass_fuse(XfGraph *g, XfPassCtx *cx)
         gnode[n_groups] = F;
         if (G.norm)
             f.group_of[G.norm] = (int32_t)n_groups;
+        if (G.gather)
+            f.group_of[G.gather] = (int32_t)n_groups;
         for (int i = 0; i < G.n_seg; i++)
             for (int k = 0; k < G.seg[i].n_nodes; k++)
                 f.group_of[G.seg[i].nodes[k]] = (int32_t)n_groups;

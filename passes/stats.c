@@ -127,6 +127,13 @@ static double share_sffn(const XfGraph *g, const XfNode *x, int i)
     return (double)g->nodes[x->in[1]].shape.dim[1] / (double)g->nodes[x->in[2]].shape.dim[0];
 }
 
+/* a fused group: one expert's rows of an expert stack, all of the others */
+static double share_fused(const XfGraph *g, const XfNode *x, int i)
+{
+    const XfNode *w = &g->nodes[x->in[i]];
+    return w->shape.rank == 3 ? 1.0 / (double)w->shape.dim[0] : 1.0;
+}
+
 static FlopsFn *const flops_fn[XF_OP_COUNT] = {
 #define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem, calls, syncs) \
     [XF_OP_##e] = flops,
@@ -215,7 +222,8 @@ bool pass_stats(XfGraph *g, XfPassCtx *cx)
             if (g->nodes[x->in[i]].op != XF_OP_WEIGHT)
                 continue;
             double r = rate(g, x->shape.stream, false), s = share_fn[x->op](g, x, i);
-            if (x->op == XF_OP_GROUPED_LINEAR)   /* rate counts assignments: top_k of experts */
+            if (x->op == XF_OP_GROUPED_LINEAR ||    /* rate counts assignments: top_k of experts */
+                (x->op == XF_OP_FUSED && x->attr.fuse->route >= 0))
                 s *= r, r = 1.0;
             s *= r < 1.0 ? r : 1.0;
             if (s > 1.0)

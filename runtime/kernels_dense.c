@@ -346,8 +346,8 @@ static inline int xfrt_fused_width(int w)
     return w < 2 ? 2 : w;
 }
 
-XFRT_API void xfrt_linear_fused(const float *x, int n, int in, const XfrtNorm *norm,
-                                const XfrtLinearOut *out, int n_out)
+XFRT_API void xfrt_linear_fused_rows(const float *x, const int32_t *rowidx, int n, int in,
+                                     const XfrtNorm *norm, const XfrtLinearOut *out, int n_out)
 {
     if (n <= 0 || n_out <= 0)
         return;
@@ -386,7 +386,7 @@ XFRT_API void xfrt_linear_fused(const float *x, int n, int in, const XfrtNorm *n
     int n_rb = (n + rows - 1) / rows;
     /* the prologue's band: as many rows as the stack buffer holds */
     int band = XFRT_TILE_R;
-    if (prologue && band * in > XFRT_NORM_BUF)
+    if ((prologue || rowidx) && band * in > XFRT_NORM_BUF)
         band = XFRT_NORM_BUF / (in > 0 ? in : 1) > 0 ? XFRT_NORM_BUF / in : 1;
     double work = 0;
     for (int s = 0; s < n_out; s++)
@@ -408,16 +408,18 @@ XFRT_API void xfrt_linear_fused(const float *x, int n, int in, const XfrtNorm *n
         for (int r = rb * rows; r < r1; r += band) {
             int R = r + band < r1 ? band : r1 - r;
             const float *xb = x + (size_t)r * in;
-            if (norm && norm->kind == XFRT_NORM_RMS) {
-                for (int i = 0; i < R; i++)
-                    xfrt_rmsnorm_row(xn + (size_t)i * in, xb + (size_t)i * in, norm->w, in, norm->eps);
-                xb = xn;
-            } else if (norm && norm->kind == XFRT_NORM_LAYER) {
-                for (int i = 0; i < R; i++)
-                    xfrt_layernorm_row(xn + (size_t)i * in, xb + (size_t)i * in, norm->w, norm->b, in,
-                                       norm->eps);
-                xb = xn;
+            for (int i = 0; i < R && (prologue || rowidx); i++) {
+                const float *xr = rowidx ? x + (size_t)rowidx[r + i] * in : xb + (size_t)i * in;
+                float *yr = xn + (size_t)i * in;
+                if (!prologue)
+                    memcpy(yr, xr, (size_t)in * sizeof *yr);
+                else if (norm->kind == XFRT_NORM_RMS)
+                    xfrt_rmsnorm_row(yr, xr, norm->w, in, norm->eps);
+                else
+                    xfrt_layernorm_row(yr, xr, norm->w, norm->b, in, norm->eps);
             }
+            if (prologue || rowidx)
+                xb = xn;
             xfrt_linear_block(blk, xb, o->W + (size_t)c0 * in, in, XFRT_FUSED_BLK, 0, R, 0, c1 - c0);
             if (o->W2)
                 xfrt_linear_block(blk2, xb, o->W2 + (size_t)c0 * in, in, XFRT_FUSED_BLK, 0, R, 0,
@@ -425,6 +427,12 @@ XFRT_API void xfrt_linear_fused(const float *x, int n, int in, const XfrtNorm *n
             xfrt_fused_epilogue(o, blk, o->W2 ? blk2 : NULL, r, R, c0, c1 - c0);
         }
     }
+}
+
+XFRT_API void xfrt_linear_fused(const float *x, int n, int in, const XfrtNorm *norm,
+                                const XfrtLinearOut *out, int n_out)
+{
+    xfrt_linear_fused_rows(x, NULL, n, in, norm, out, n_out);
 }
 
 /* ---- RoPE ----------------------------------------------------------------- */

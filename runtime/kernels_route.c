@@ -204,6 +204,31 @@ XFRT_API void xfrt_grouped_linear(float *y, const float *xs, const float *W, con
     }
 }
 
+XFRT_API void xfrt_grouped_linear_fused(const float *x, const XfrtRoute *r, int gathered, int in,
+                                        const XfrtLinearOut *out, int n_out)
+{
+    for (int e = 0; e < r->experts; e++) {
+        int a0 = r->offset[e], rows = r->offset[e + 1] - a0;
+        if (rows <= 0)
+            continue;
+        XfrtLinearOut o[XFRT_FUSED_MAX_OUT];
+        for (int s = 0; s < n_out && s < XFRT_FUSED_MAX_OUT; s++) {
+            size_t w = (size_t)out[s].cols * in, y = (size_t)a0 * out[s].cols;
+            o[s] = out[s];
+            o[s].W += e * w;
+            if (o[s].W2)
+                o[s].W2 += e * w;
+            o[s].y += y;
+            if (o[s].res)
+                o[s].res += y;
+            if (o[s].rope_pos)
+                o[s].rope_pos += a0;
+        }
+        xfrt_linear_fused_rows(gathered ? x : x + (size_t)a0 * in, gathered ? r->tok + a0 : NULL, rows,
+                               in, NULL, o, n_out < XFRT_FUSED_MAX_OUT ? n_out : XFRT_FUSED_MAX_OUT);
+    }
+}
+
 XFRT_API void xfrt_moe_combine(float *y, const float *ys, const XfrtRoute *r, int dim)
 {
     int n = r->n, k = r->top_k;

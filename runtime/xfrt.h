@@ -185,6 +185,10 @@ typedef struct {
 
 XFRT_API void xfrt_linear_fused(const float *x, int n, int in, const XfrtNorm *norm,
                                 const XfrtLinearOut *out, int n_out);
+/* The same over rows rowidx[0..n) of x when rowidx != NULL (a gather folded
+ * into the product's reads: in <= XFRT_NORM_BUF). */
+XFRT_API void xfrt_linear_fused_rows(const float *x, const int32_t *rowidx, int n, int in,
+                                     const XfrtNorm *norm, const XfrtLinearOut *out, int n_out);
 /* Interleaved-pair RoPE: y = rope(x) at each row's position (SPEC 3);
  * theta = p * base^(-2i/head_dim) is computed in double, then cos/sin. */
 XFRT_API void xfrt_rope(float *y, const float *x, const int32_t *pos, int n, int heads,
@@ -240,6 +244,12 @@ XFRT_API void xfrt_moe_gather(float *xs, const float *x, const XfrtRoute *r, int
 /* y[a, out] = xs[a, in] W[e]^T for the rows a of expert e */
 XFRT_API void xfrt_grouped_linear(float *y, const float *xs, const float *W, const XfrtRoute *r,
                                   int in, int out);
+/* The fused product (xfrt_linear_fused) per expert e over its assignments
+ * [offset[e], offset[e+1]): W and W2 of each output are [experts, cols, in],
+ * y and res are [assignments, cols].  gathered: row a of the product is token
+ * row tok[a] of x (the moe_gather folded in), else row a of x. */
+XFRT_API void xfrt_grouped_linear_fused(const float *x, const XfrtRoute *r, int gathered, int in,
+                                        const XfrtLinearOut *out, int n_out);
 /* y[t] = sum over ranks of gate * ys[slot] (dropped ranks add nothing), rank order */
 XFRT_API void xfrt_moe_combine(float *y, const float *ys, const XfrtRoute *r, int dim);
 

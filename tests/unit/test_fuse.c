@@ -288,6 +288,45 @@ static void mod_boundary(void **state)
     ir_graph_free(b.g);
 }
 
+/* MoE: the gather folds into the expert products' row indexing and the up
+ * and gate products pair into one GLU segment; the router still reads the
+ * norm, so the norm stays a node; the down product and the combine stay */
+static void moe_gather_glu(void **state)
+{
+    (void)state;
+    B b = begin();
+    XfId h = rmsnorm(&b, b.x, "norm");
+    XfId logits = linear(&b, h, "router", 4);
+    XfAttrs ra = {.experts = 4, .top_k = 2, .renorm = true};
+    XfId route = op(&b, XF_OP_MOE_ROUTE, &ra, 1, logits);
+    XfId xs = op(&b, XF_OP_MOE_GATHER, NULL, 2, h, route);
+    XfLoc l = {1, 1, 1};
+    XfId w1 = ir_weight_add(b.g, "w1", 3, (int64_t[]){4, 24, D}, l);
+    XfId w3 = ir_weight_add(b.g, "w3", 3, (int64_t[]){4, 24, D}, l);
+    XfId w2 = ir_weight_add(b.g, "w2", 3, (int64_t[]){4, D, 24}, l);
+    XfId u = op(&b, XF_OP_GROUPED_LINEAR, NULL, 3, xs, w1, route);
+    XfId gt = op(&b, XF_OP_GROUPED_LINEAR, NULL, 3, xs, w3, route);
+    XfAttrs ga = {.act = XF_ACT_GELU};
+    XfId g = op(&b, XF_OP_GLU, &ga, 2, u, gt);
+    XfId d = op(&b, XF_OP_GROUPED_LINEAR, NULL, 3, g, w2, route);
+    XfId c = op(&b, XF_OP_MOE_COMBINE, NULL, 2, d, route);
+    XfId r = op(&b, XF_OP_ADD, NULL, 2, b.x, c);
+    finish(&b, r, true);
+    const XfNode *f = group(b.g, 0);
+    assert_non_null(f);
+    assert_string_equal(f->attr.fuse->name, "fused[moe_gather > grouped_linear x2 > glu]");
+    assert_true(f->attr.fuse->gathered);
+    assert_int_equal(b.g->nodes[f->in[f->attr.fuse->route]].op, XF_OP_MOE_ROUTE);
+    assert_int_equal(b.g->nodes[f->in[0]].op, XF_OP_RMSNORM);   /* reads token rows */
+    assert_int_not_equal(f->shape.stream, 1);                   /* writes assignment rows */
+    assert_int_equal(count_op(b.g, XF_OP_MOE_GATHER), 0);
+    assert_int_equal(count_op(b.g, XF_OP_RMSNORM), 1);
+    assert_int_equal(count_op(b.g, XF_OP_GROUPED_LINEAR), 1);
+    assert_int_equal(count_op(b.g, XF_OP_MOE_COMBINE), 1);
+    assert_null(group(b.g, 1));     /* the residual add reads the combine: not an epilogue */
+    ir_graph_free(b.g);
+}
+
 /* the final norm and the LM head: a group that is the output */
 static void output_group(void **state)
 {
@@ -388,6 +427,7 @@ int main(void)
         cmocka_unit_test(value_used_by_two_residuals),
         cmocka_unit_test(intermediate_read_elsewhere),
         cmocka_unit_test(mod_boundary),
+        cmocka_unit_test(moe_gather_glu),
         cmocka_unit_test(output_group),
         cmocka_unit_test(stats_and_plan),
         cmocka_unit_test(sched_barriers_only_on_dependencies),
