@@ -53,32 +53,52 @@ XFRT_API void xfrt_add_bias(float *y, const float *x, const float *b, int n, int
             y[(size_t)i * dim + d] = x[(size_t)i * dim + d] + b[d];
 }
 
-/* One row of each norm; statistics are accumulated in double, in index order.
- * The fused product's prologue calls the same functions, so a normalized row
- * has the same bits wherever it is computed. */
+/* One row of each norm, in two steps: the statistics (accumulated in double,
+ * in index order), then the scaling.  The fused product's prologue computes
+ * the statistics once per row and scales while it reads the row, with the
+ * same functions, so a normalized row has the same bits wherever it is made. */
+static inline void xfrt_norm_stats(const float *xr, int dim, float eps, int layer, float *mean,
+                                   float *inv)
+{
+    double sum = 0, ss = 0, m = 0;
+    if (layer) {
+        for (int d = 0; d < dim; d++)
+            sum += xr[d];
+        m = sum / (dim > 0 ? dim : 1);
+        for (int d = 0; d < dim; d++)
+            ss += ((double)xr[d] - m) * ((double)xr[d] - m);
+    } else {
+        for (int d = 0; d < dim; d++)
+            ss += (double)xr[d] * xr[d];
+    }
+    *inv = (float)(1.0 / sqrt(ss / (dim > 0 ? dim : 1) + (double)eps));
+    *mean = (float)m;
+}
+
+static inline void xfrt_norm_apply(float *yr, const float *xr, const float *w, const float *b,
+                                   int dim, float mean, float inv)
+{
+    if (b)
+        for (int d = 0; d < dim; d++)
+            yr[d] = (xr[d] - mean) * inv * w[d] + b[d];
+    else
+        for (int d = 0; d < dim; d++)
+            yr[d] = xr[d] * inv * w[d];
+}
+
 static inline void xfrt_rmsnorm_row(float *yr, const float *xr, const float *w, int dim, float eps)
 {
-    double ss = 0;
-    for (int d = 0; d < dim; d++)
-        ss += (double)xr[d] * xr[d];
-    float inv = (float)(1.0 / sqrt(ss / (dim > 0 ? dim : 1) + (double)eps));
-    for (int d = 0; d < dim; d++)
-        yr[d] = xr[d] * inv * w[d];
+    float m, inv;
+    xfrt_norm_stats(xr, dim, eps, 0, &m, &inv);
+    xfrt_norm_apply(yr, xr, w, NULL, dim, m, inv);
 }
 
 static inline void xfrt_layernorm_row(float *yr, const float *xr, const float *w, const float *b,
                                       int dim, float eps)
 {
-    double sum = 0, ss = 0;
-    for (int d = 0; d < dim; d++)
-        sum += xr[d];
-    double mean = sum / (dim > 0 ? dim : 1);
-    for (int d = 0; d < dim; d++)
-        ss += ((double)xr[d] - mean) * ((double)xr[d] - mean);
-    float inv = (float)(1.0 / sqrt(ss / (dim > 0 ? dim : 1) + (double)eps));
-    float m = (float)mean;
-    for (int d = 0; d < dim; d++)
-        yr[d] = (xr[d] - m) * inv * w[d] + b[d];
+    float m, inv;
+    xfrt_norm_stats(xr, dim, eps, 1, &m, &inv);
+    xfrt_norm_apply(yr, xr, w, b, dim, m, inv);
 }
 
 XFRT_API void xfrt_rmsnorm(float *y, const float *x, const float *w, int n, int dim, float eps)
@@ -203,10 +223,9 @@ static inline int xfrt_linear_cols(int in, int out)
     return cols < out ? (int)cols : (out > 0 ? out : 1);
 }
 
-XFRT_API void xfrt_linear(float *y, const float *x, const float *W, int n, int in, int out)
+/* The blocking of an [n, in] x [out, in]^T product: rows x cols per item. */
+static inline void xfrt_linear_blocking(int n, int in, int out, int *rows_out, int *cols_out)
 {
-    if (n <= 0 || out <= 0)
-        return;
     int cols = xfrt_linear_cols(in, out);
     int rows = XFRT_ROW_BLOCK;
     if (n < XFRT_TILE_R) {
@@ -224,6 +243,16 @@ XFRT_API void xfrt_linear(float *y, const float *x, const float *W, int n, int i
         else
             break;
     }
+    *rows_out = rows;
+    *cols_out = cols;
+}
+
+XFRT_API void xfrt_linear(float *y, const float *x, const float *W, int n, int in, int out)
+{
+    if (n <= 0 || out <= 0)
+        return;
+    int rows, cols;
+    xfrt_linear_blocking(n, in, out, &rows, &cols);
     int n_cb = (out + cols - 1) / cols, n_rb = (n + rows - 1) / rows;
     long items = (long)n_cb * n_rb;
     /* 2 flops per multiply-add; a matrix-vector product over a big W stays
@@ -297,8 +326,10 @@ XFRT_API void xfrt_glu(float *y, const float *a, const float *b, size_t count, i
 #define XFRT_FUSED_BLK (64 * XFRT_TILE_C)   /* widest column block */
 
 /* One band's epilogue: rows [r, r + R) of the block at columns [c0, c0 + w). */
+#define XFRT_ROPE_FREQS 256      /* head_dim / 2 up to this: frequencies computed once per call */
+
 static inline void xfrt_fused_epilogue(const XfrtLinearOut *o, float *blk, const float *blk2,
-                                       int r, int R, int c0, int w)
+                                       int r, int R, int c0, int w, const double *freq)
 {
     for (int i = 0; i < R; i++) {
         float *a = blk + (size_t)i * XFRT_FUSED_BLK;
@@ -320,7 +351,7 @@ static inline void xfrt_fused_epilogue(const XfrtLinearOut *o, float *blk, const
             double p = (double)o->rope_pos[r + i];
             for (int j = 0; j < w; j += 2) {
                 int pair = (c0 + j) % hd / 2;
-                double theta = p * pow(o->rope_base, -2.0 * pair / hd);
+                double theta = p * (freq ? freq[pair] : pow(o->rope_base, -2.0 * pair / hd));
                 double cs = cos(theta), sn = sin(theta), x0 = a[j], x1 = a[j + 1];
                 a[j] = (float)(x0 * cs - x1 * sn);
                 a[j + 1] = (float)(x0 * sn + x1 * cs);
@@ -356,24 +387,22 @@ XFRT_API void xfrt_linear_fused_rows(const float *x, const int32_t *rowidx, int 
         width[s] = xfrt_fused_width(n < XFRT_TILE_R ? 16 * XFRT_TILE_C : xfrt_linear_cols(in, out[s].cols));
     if (n < XFRT_TILE_R)
         rows = n;
-    /* enough items to share among threads (as xfrt_linear); with a prologue,
-     * shorter row blocks first: each column block normalizes its rows again */
+    /* enough items to share among threads (as xfrt_linear, over all segments) */
     int prologue = norm && norm->kind != XFRT_NORM_NONE;
-    long items;
+    long items, per_rb;
     int n_cb[XFRT_FUSED_MAX_OUT];
     for (;;) {
-        items = 0;
+        per_rb = 0;
         int widest = 0;
         for (int s = 0; s < n_out; s++) {
             n_cb[s] = (out[s].cols + width[s] - 1) / width[s];
-            items += (long)n_cb[s] * ((n + rows - 1) / rows);
+            per_rb += n_cb[s];
             widest = width[s] > widest ? width[s] : widest;
         }
+        items = per_rb * ((n + rows - 1) / rows);
         if (items >= 64)
             break;
-        if (prologue && rows >= 2 * XFRT_TILE_R) {
-            rows = rows / 2 / XFRT_TILE_R * XFRT_TILE_R;
-        } else if (widest >= 8 * XFRT_TILE_C) {
+        if (widest >= 8 * XFRT_TILE_C) {
             for (int s = 0; s < n_out; s++)
                 if (width[s] == widest)
                     width[s] = xfrt_fused_width(width[s] / 2);
@@ -383,48 +412,88 @@ XFRT_API void xfrt_linear_fused_rows(const float *x, const int32_t *rowidx, int 
             break;
         }
     }
-    int n_rb = (n + rows - 1) / rows;
-    /* the prologue's band: as many rows as the stack buffer holds */
-    int band = XFRT_TILE_R;
-    if ((prologue || rowidx) && band * in > XFRT_NORM_BUF)
-        band = XFRT_NORM_BUF / (in > 0 ? in : 1) > 0 ? XFRT_NORM_BUF / in : 1;
+    /* with a prologue or a gather, row blocks that xn holds whole */
+    while ((prologue || rowidx) && rows >= 2 * XFRT_TILE_R && (long)rows * in > XFRT_NORM_BUF)
+        rows = rows / 2 / XFRT_TILE_R * XFRT_TILE_R;
+    items = per_rb * ((n + rows - 1) / rows);
+    /* Rows are normalized (or gathered) into xn: the whole row block when it
+     * fits, so every item of the block reuses it; else a band at a time. */
+    int band = XFRT_TILE_R, whole = 0;
+    if (prologue || rowidx) {
+        if ((long)rows * in <= XFRT_NORM_BUF)
+            whole = 1;
+        else if (band * in > XFRT_NORM_BUF)
+            band = XFRT_NORM_BUF / (in > 0 ? in : 1) > 0 ? XFRT_NORM_BUF / in : 1;
+    }
     double work = 0;
     for (int s = 0; s < n_out; s++)
         work += (out[s].W2 ? 4.0 : 2.0) * n * in * out[s].cols;
     (void)work;
+    /* Items run row block by row block (then segment, then column block), so a
+     * thread's consecutive items share rows: the row statistics of a block
+     * are computed once per thread, and the band last read stays in xn. */
+    float xn[XFRT_NORM_BUF], mean[XFRT_ROW_BLOCK], inv[XFRT_ROW_BLOCK];
+    int stats_rb = -1, band_at = -1, freq_seg = -1;
+    double freq[XFRT_ROPE_FREQS];      /* RoPE: base^(-2i/head_dim), as xfrt_rope computes it */
     long xfrt_lo, xfrt_hi;
     xfrt_split((long)(items), work, &xfrt_lo, &xfrt_hi);
     for (long it = (long)xfrt_lo; it < (long)xfrt_hi; it++) {
         float blk[XFRT_TILE_R * XFRT_FUSED_BLK], blk2[XFRT_TILE_R * XFRT_FUSED_BLK];
-        float xn[XFRT_NORM_BUF];
-        long rest = it;
+        int rb = (int)(it / per_rb);
+        long rest = it % per_rb;
         int s = 0;
-        while (rest >= (long)n_cb[s] * n_rb)
-            rest -= (long)n_cb[s++] * n_rb;
+        while (rest >= n_cb[s])
+            rest -= n_cb[s++];
         const XfrtLinearOut *o = &out[s];
-        int cb = (int)(rest / n_rb), rb = (int)(rest % n_rb);
-        int c0 = cb * width[s], c1 = c0 + width[s] < o->cols ? c0 + width[s] : o->cols;
-        int r1 = (rb + 1) * rows < n ? (rb + 1) * rows : n;
-        for (int r = rb * rows; r < r1; r += band) {
+        int c0 = (int)rest * width[s], c1 = c0 + width[s] < o->cols ? c0 + width[s] : o->cols;
+        int r0 = rb * rows, r1 = r0 + rows < n ? r0 + rows : n;
+        if (prologue && stats_rb != rb)
+            for (int i = r0; i < r1; i++)
+                xfrt_norm_stats(rowidx ? x + (size_t)rowidx[i] * in : x + (size_t)i * in, in,
+                                norm->eps, norm->kind == XFRT_NORM_LAYER, &mean[i - r0], &inv[i - r0]);
+        if (whole && stats_rb != rb)      /* the row block, once per thread */
+            for (int i = r0; i < r1; i++) {
+                const float *xr = rowidx ? x + (size_t)rowidx[i] * in : x + (size_t)i * in;
+                float *yr = xn + (size_t)(i - r0) * in;
+                if (prologue)
+                    xfrt_norm_apply(yr, xr, norm->w, norm->kind == XFRT_NORM_LAYER ? norm->b : NULL, in,
+                                    mean[i - r0], inv[i - r0]);
+                else
+                    memcpy(yr, xr, (size_t)in * sizeof *yr);
+            }
+        stats_rb = rb;
+        for (int r = r0; r < r1; r += band) {
             int R = r + band < r1 ? band : r1 - r;
             const float *xb = x + (size_t)r * in;
-            for (int i = 0; i < R && (prologue || rowidx); i++) {
-                const float *xr = rowidx ? x + (size_t)rowidx[r + i] * in : xb + (size_t)i * in;
-                float *yr = xn + (size_t)i * in;
-                if (!prologue)
-                    memcpy(yr, xr, (size_t)in * sizeof *yr);
-                else if (norm->kind == XFRT_NORM_RMS)
-                    xfrt_rmsnorm_row(yr, xr, norm->w, in, norm->eps);
-                else
-                    xfrt_layernorm_row(yr, xr, norm->w, norm->b, in, norm->eps);
-            }
-            if (prologue || rowidx)
+            if (whole) {
+                xb = xn + (size_t)(r - r0) * in;
+            } else if (prologue || rowidx) {
+                if (band_at != r)
+                    for (int i = 0; i < R; i++) {
+                        const float *xr = rowidx ? x + (size_t)rowidx[r + i] * in : xb + (size_t)i * in;
+                        float *yr = xn + (size_t)i * in;
+                        if (prologue)
+                            xfrt_norm_apply(yr, xr, norm->w, norm->kind == XFRT_NORM_LAYER ? norm->b : NULL,
+                                            in, mean[r + i - r0], inv[r + i - r0]);
+                        else
+                            memcpy(yr, xr, (size_t)in * sizeof *yr);
+                    }
+                band_at = r;
                 xb = xn;
+            }
             xfrt_linear_block(blk, xb, o->W + (size_t)c0 * in, in, XFRT_FUSED_BLK, 0, R, 0, c1 - c0);
             if (o->W2)
                 xfrt_linear_block(blk2, xb, o->W2 + (size_t)c0 * in, in, XFRT_FUSED_BLK, 0, R, 0,
                                   c1 - c0);
-            xfrt_fused_epilogue(o, blk, o->W2 ? blk2 : NULL, r, R, c0, c1 - c0);
+            const double *fq = NULL;
+            if (o->rope_pos && o->rope_head_dim / 2 <= XFRT_ROPE_FREQS) {
+                if (freq_seg != s)
+                    for (int i = 0; i < o->rope_head_dim / 2; i++)
+                        freq[i] = pow(o->rope_base, -2.0 * i / o->rope_head_dim);
+                freq_seg = s;
+                fq = freq;
+            }
+            xfrt_fused_epilogue(o, blk, o->W2 ? blk2 : NULL, r, R, c0, c1 - c0, fq);
         }
     }
 }
