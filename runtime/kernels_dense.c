@@ -325,11 +325,15 @@ XFRT_API void xfrt_glu(float *y, const float *a, const float *b, size_t count, i
  * the segments' widths, never on the thread count. */
 #define XFRT_FUSED_BLK (64 * XFRT_TILE_C)   /* widest column block */
 
-/* One band's epilogue: rows [r, r + R) of the block at columns [c0, c0 + w). */
 #define XFRT_ROPE_FREQS 256      /* head_dim / 2 up to this: frequencies computed once per call */
+#define XFRT_ROPE_CACHE 2048     /* (rows of a block) x head_dim / 2 up to this: cos, sin cached */
 
+/* One band's epilogue: rows [r, r + R) of the block at columns [c0, c0 + w).
+ * RoPE angles: rot (cos, sin of row i's pair j at rot[2 * (i * half + j)]) when
+ * given, else from freq (base^(-2j/head_dim)) when given, else computed. */
 static inline void xfrt_fused_epilogue(const XfrtLinearOut *o, float *blk, const float *blk2,
-                                       int r, int R, int c0, int w, const double *freq)
+                                       int r, int R, int c0, int w, const double *freq,
+                                       const double *rot)
 {
     for (int i = 0; i < R; i++) {
         float *a = blk + (size_t)i * XFRT_FUSED_BLK;
@@ -351,8 +355,15 @@ static inline void xfrt_fused_epilogue(const XfrtLinearOut *o, float *blk, const
             double p = (double)o->rope_pos[r + i];
             for (int j = 0; j < w; j += 2) {
                 int pair = (c0 + j) % hd / 2;
-                double theta = p * (freq ? freq[pair] : pow(o->rope_base, -2.0 * pair / hd));
-                double cs = cos(theta), sn = sin(theta), x0 = a[j], x1 = a[j + 1];
+                double cs, sn, x0 = a[j], x1 = a[j + 1];
+                if (rot) {
+                    cs = rot[2 * ((size_t)i * (hd / 2) + pair)];
+                    sn = rot[2 * ((size_t)i * (hd / 2) + pair) + 1];
+                } else {
+                    double theta = p * (freq ? freq[pair] : pow(o->rope_base, -2.0 * pair / hd));
+                    cs = cos(theta);
+                    sn = sin(theta);
+                }
                 a[j] = (float)(x0 * cs - x1 * sn);
                 a[j + 1] = (float)(x0 * sn + x1 * cs);
             }
@@ -387,7 +398,11 @@ XFRT_API void xfrt_linear_fused_rows(const float *x, const int32_t *rowidx, int 
         width[s] = xfrt_fused_width(n < XFRT_TILE_R ? 16 * XFRT_TILE_C : xfrt_linear_cols(in, out[s].cols));
     if (n < XFRT_TILE_R)
         rows = n;
-    /* enough items to share among threads (as xfrt_linear, over all segments) */
+    /* enough items to share among the team's threads, 16 each (any blocking
+     * gives the same bits, so it may depend on the thread count) */
+    int team_t, team_n;
+    xfrt_team(&team_t, &team_n);
+    long want = 16L * (team_n > 1 ? team_n : 1);
     int prologue = norm && norm->kind != XFRT_NORM_NONE;
     long items, per_rb;
     int n_cb[XFRT_FUSED_MAX_OUT];
@@ -400,7 +415,7 @@ XFRT_API void xfrt_linear_fused_rows(const float *x, const int32_t *rowidx, int 
             widest = width[s] > widest ? width[s] : widest;
         }
         items = per_rb * ((n + rows - 1) / rows);
-        if (items >= 64)
+        if (items >= want)
             break;
         if (widest >= 8 * XFRT_TILE_C) {
             for (int s = 0; s < n_out; s++)
@@ -433,8 +448,10 @@ XFRT_API void xfrt_linear_fused_rows(const float *x, const int32_t *rowidx, int 
      * thread's consecutive items share rows: the row statistics of a block
      * are computed once per thread, and the band last read stays in xn. */
     float xn[XFRT_NORM_BUF], mean[XFRT_ROW_BLOCK], inv[XFRT_ROW_BLOCK];
-    int stats_rb = -1, band_at = -1, freq_seg = -1;
+    int stats_rb = -1, band_at = -1, freq_seg = -1, rot_rb = -1, rot_hd = 0;
     double freq[XFRT_ROPE_FREQS];      /* RoPE: base^(-2i/head_dim), as xfrt_rope computes it */
+    double rot[2 * XFRT_ROPE_CACHE], rot_base = 0;    /* cos, sin per row of the block and pair */
+    const int32_t *rot_pos = NULL;
     long xfrt_lo, xfrt_hi;
     xfrt_split((long)(items), work, &xfrt_lo, &xfrt_hi);
     for (long it = (long)xfrt_lo; it < (long)xfrt_hi; it++) {
@@ -485,15 +502,32 @@ XFRT_API void xfrt_linear_fused_rows(const float *x, const int32_t *rowidx, int 
             if (o->W2)
                 xfrt_linear_block(blk2, xb, o->W2 + (size_t)c0 * in, in, XFRT_FUSED_BLK, 0, R, 0,
                                   c1 - c0);
-            const double *fq = NULL;
-            if (o->rope_pos && o->rope_head_dim / 2 <= XFRT_ROPE_FREQS) {
+            const double *fq = NULL, *rt = NULL;
+            int half = o->rope_head_dim / 2;
+            if (o->rope_pos && half <= XFRT_ROPE_FREQS) {
                 if (freq_seg != s)
-                    for (int i = 0; i < o->rope_head_dim / 2; i++)
+                    for (int i = 0; i < half; i++)
                         freq[i] = pow(o->rope_base, -2.0 * i / o->rope_head_dim);
                 freq_seg = s;
                 fq = freq;
+                /* the rotations of the whole row block, once per thread: the
+                 * segments of q and k share them */
+                if ((long)(r1 - r0) * half <= XFRT_ROPE_CACHE) {
+                    if (rot_rb != rb || rot_pos != o->rope_pos || rot_hd != o->rope_head_dim ||
+                        rot_base != o->rope_base) {
+                        for (int i = r0; i < r1; i++)
+                            for (int j = 0; j < half; j++) {
+                                double theta = (double)o->rope_pos[i] * freq[j];
+                                rot[2 * ((size_t)(i - r0) * half + j)] = cos(theta);
+                                rot[2 * ((size_t)(i - r0) * half + j) + 1] = sin(theta);
+                            }
+                        rot_rb = rb, rot_pos = o->rope_pos, rot_hd = o->rope_head_dim;
+                        rot_base = o->rope_base;
+                    }
+                    rt = rot + 2 * (size_t)(r - r0) * half;
+                }
             }
-            xfrt_fused_epilogue(o, blk, o->W2 ? blk2 : NULL, r, R, c0, c1 - c0, fq);
+            xfrt_fused_epilogue(o, blk, o->W2 ? blk2 : NULL, r, R, c0, c1 - c0, fq, rt);
         }
     }
 }
