@@ -53,6 +53,8 @@ void emit_moe_route(CgCtx *c, XfId id)
     cw_line(c->w, "const int %s = xfrt_moe_route(&%s, /* logits */ %s, /* rows */ %s, /* renorm */ %d, /* capacity */ %lldLL, %lldLL);",
             cg_stream_rows(c, s), route(c, id), V(0), ROWS, a->renorm, LL(a->capacity.num),
             LL(a->capacity.den));
+    cw_line(c->w, "(void)%s;   /* fused expert products read the count from the table */",
+            cg_stream_rows(c, s));
 }
 
 void emit_moe_gather(CgCtx *c, XfId id)

@@ -160,9 +160,9 @@ XFRT_API void xfrt_glu(float *y, const float *a, const float *b, size_t count, i
  * match the unfused kernels and do not depend on the thread count.  y must
  * not overlap x, res or another output. */
 enum { XFRT_NORM_NONE, XFRT_NORM_RMS, XFRT_NORM_LAYER };
-#ifndef XFRT_NORM_BUF
-#define XFRT_NORM_BUF 24576     /* floats of normalized rows per band (on the stack) */
-#endif
+/* floats of normalized rows per band (on the stack); pass fuse forms no
+ * prologue or folded gather over wider rows (XF_FUSE_MAX_NORM_IN) */
+#define XFRT_NORM_BUF 24576
 #define XFRT_FUSED_MAX_OUT 4
 
 typedef struct {
