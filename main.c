@@ -24,12 +24,15 @@ static const char usage[] =
     "  --dump-ir=PASS[,PASS]    print the IR after each named pass (or `all`)\n"
     "  --dump-dot FILE          write the final IR as a Graphviz graph\n"
     "  --stats                  print parameters (total, activated per token), FLOPs per token\n"
-    "                           per block instance and in total, and the memory plan's peak\n"
+    "                           per block instance and in total, the memory plan's peak, and\n"
+    "                           per forward and decode step the kernel calls, parallel regions,\n"
+    "                           barriers and activation bytes written and read\n"
     "  --list-passes            print the pass pipeline and exit\n"
     "  --init-weights FILE      write random F32 weights for the model (safetensors)\n"
     "  --seed N                 seed for --init-weights (default 0)\n"
     "  --line-directives        emit #line directives pointing at the .xf file\n"
     "  --no-verify              skip the IR verifier between passes (on by default)\n"
+    "  --no-fuse                leave out the fuse pass's groups (one kernel per op)\n"
     "  -h, --help               this text\n"
     "  --version                print the version and the source revision\n"
     "\n"
@@ -44,7 +47,7 @@ static const char usage[] =
 
 typedef struct {
     const char *input, *out_c, *dump_ir, *dump_dot, *init_weights;
-    bool        stats, list_passes, line_directives, verify;
+    bool        stats, list_passes, line_directives, verify, no_fuse;
     uint64_t    seed;
 } Options;
 
@@ -92,6 +95,8 @@ static int parse_args(int argc, char **argv, Options *o)
             o->line_directives = true;
         } else if (!strcmp(a, "--no-verify")) {
             o->verify = false;
+        } else if (!strcmp(a, "--no-fuse")) {
+            o->no_fuse = true;
         } else if (a[0] == '-' && a[1]) {
             if (!strcmp(a, "-o") || !strcmp(a, "--dump-dot") || !strcmp(a, "--init-weights") ||
                 !strcmp(a, "--seed"))
@@ -150,7 +155,8 @@ static int compile(const Options *o, const char *src, size_t len, const char *cm
     XfGraph *g = fe_model_lower(m, o->input);
     xf_arena_free(session);
     int rc = 1;
-    XfPassCtx cx = {.err = stderr, .diag = &d, .dump_out = stdout, .verify = o->verify};
+    XfPassCtx cx = {.err = stderr, .diag = &d, .dump_out = stdout, .verify = o->verify,
+                    .no_fuse = o->no_fuse};
     if (o->dump_ir && *o->dump_ir)
         cx.dump_after = o->dump_ir;
     if (o->verify && !ir_verify(g, stderr)) {

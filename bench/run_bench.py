@@ -17,7 +17,10 @@ variant, a Mixture-of-Experts variant) this script
      decode calls after a PROMPT-token forward), best of REPS wall-clock
      runs, for each thread count (default: 1 and os.cpu_count()), next to
      the machine's FMA and streaming-read roofs (bench/peak.c) measured just
-     before; prints a table and optionally writes JSON (--json).
+     before; prints a table and optionally writes JSON (--json);
+  5. does the same for the model compiled with `xfc --no-fuse` (checked
+     against torch too), and prints fused against unfused tokens/s with the
+     kernel calls and barriers per call from `xfc --stats`.
 
 Run with Debian's python (it has torch):  /usr/bin/python3 bench/run_bench.py
 See bench/README.md for what is measured and what the numbers mean.
@@ -315,6 +318,18 @@ def flops_per_token(stats):
     sys.exit("no total row in xfc --stats output:\n" + stats)
 
 
+def work_per_call(stats):
+    """{"forward"|"decode": dict(kernels, regions, barriers)} from the work table of `xfc --stats`."""
+    out = {}
+    for line in stats.splitlines():
+        f = line.split()
+        if len(f) >= 6 and (f[0] == "forward" or f[:2] == ["decode", "step"]):
+            k = f[-5:-2]
+            out["forward" if f[0] == "forward" else "decode"] = dict(
+                kernels=int(k[0]), regions=int(k[1]), barriers=int(k[2]))
+    return out
+
+
 def _cpuinfo():
     """The first processor's fields of /proc/cpuinfo (x86 and aarch64 name them differently)."""
     info = {}
@@ -448,6 +463,8 @@ def main():
     ap.add_argument("--seed", type=int, default=1, help="weights and tokens seed")
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--keep", help="work in this directory (kept) instead of a temporary one")
+    ap.add_argument("--no-nofuse", action="store_true",
+                    help="skip the xfc --no-fuse build (by default timed next to the fused one)")
     args = ap.parse_args()
 
     names = [m for m in args.models.split(",") if m]
@@ -492,11 +509,30 @@ def main():
             sh([args.cc, "-O3", "-march=native", "-fopenmp", "-DXF_MODEL=" + api, "-I" + workdir,
                 csrc, os.path.join(HERE, "xf_bench.c"), "-lm", "-o", exe])
             t_build = time.perf_counter() - t0
+            work = dict(fused=work_per_call(sh([args.xfc, xf, "--stats"])))
+            # the same model without fusion (xfc --no-fuse), in its own directory
+            nf_dir = os.path.join(workdir, "nofuse")
+            os.makedirs(nf_dir, exist_ok=True)
+            nf_exe = None
+            if not args.no_nofuse:
+                nf_c = os.path.join(nf_dir, api + ".c")
+                nf_exe = os.path.join(nf_dir, api + "_bench")
+                sh([args.xfc, xf, "--no-fuse", "-o", nf_c])
+                sh([args.cc, "-O3", "-march=native", "-fopenmp", "-DXF_MODEL=" + api, "-I" + nf_dir,
+                    nf_c, os.path.join(HERE, "xf_bench.c"), "-lm", "-o", nf_exe])
+                work["no_fuse"] = work_per_call(sh([args.xfc, xf, "--no-fuse", "--stats"]))
+            print("%-6s per decode step: %s" % (name, "; ".join(
+                "%s %d kernel calls, %d parallel region(s), %d barriers" % (
+                    k, w["decode"]["kernels"], w["decode"]["regions"], w["decode"]["barriers"])
+                for k, w in work.items())), flush=True)
 
             torch.set_num_threads(os.cpu_count())
             tm = TorchModel(spec, load_safetensors(wpath), args.torch_matmul)
             chk = check(name, tm, exe, wpath, tpath, tokens, n, prompt, steps, workdir)
             ok = all(v["ok"] for k, v in chk.items() if k in ("prefill", "decode"))
+            if nf_exe:
+                nchk = check(name, tm, nf_exe, wpath, tpath, tokens, n, prompt, steps, nf_dir)
+                ok = ok and all(v["ok"] for k, v in nchk.items() if k in ("prefill", "decode"))
             print("%-6s build %.1fs; check C vs torch: %s  (%s)" % (
                 name, t_build, "ok" if ok else "MISMATCH",
                 ", ".join("%s max|diff| %.2e, max|ref| %.2f" % (k, v["max_abs_diff"],
@@ -509,13 +545,19 @@ def main():
                 load = os.getloadavg()[0]
                 roof = json.loads(sh([peak_exe], env=dict(os.environ, OMP_NUM_THREADS=str(nt))))
                 torch.set_num_threads(nt)
-                xp, xd, tp, td = [], [], [], []
-                for _ in range(args.rounds):    # alternate, so both meet the same neighbours
+                xp, xd, tp, td, np_, nd = [], [], [], [], [], []
+                for _ in range(args.rounds):    # alternate, so all meet the same neighbours
                     c = json.loads(sh([exe, "time", wpath, tpath, str(n), str(prompt), str(steps),
                                        str(args.reps)],
                                       env=dict(os.environ, OMP_NUM_THREADS=str(nt))))
                     xp += c["prefill_s"]
                     xd += c["decode_s"]
+                    if nf_exe:
+                        c = json.loads(sh([nf_exe, "time", wpath, tpath, str(n), str(prompt),
+                                           str(steps), str(args.reps)],
+                                          env=dict(os.environ, OMP_NUM_THREADS=str(nt))))
+                        np_ += c["prefill_s"]
+                        nd += c["decode_s"]
                     p, d = time_torch(tm, tokens, n, prompt, steps, args.reps, args.budget)
                     tp += p
                     td += d
@@ -523,8 +565,12 @@ def main():
                            roofs=roof,
                            decode_weight_bytes=chk["decode_weight_bytes"],
                            xfc=dict(prefill_s=xp, decode_s=xd),
-                           torch=dict(prefill_s=tp, decode_s=td))
-                for impl in ("xfc", "torch"):
+                           torch=dict(prefill_s=tp, decode_s=td), work=work)
+                if nf_exe:
+                    row["xfc_no_fuse"] = dict(prefill_s=np_, decode_s=nd)
+                for impl in ("xfc", "torch", "xfc_no_fuse"):
+                    if impl not in row:
+                        continue
                     r = row[impl]
                     r["prefill_tok_s"] = n / min(r["prefill_s"])
                     r["decode_tok_s"] = steps / min(r["decode_s"])
@@ -537,6 +583,10 @@ def main():
                           name, nt, row["xfc"]["prefill_tok_s"], row["torch"]["prefill_tok_s"],
                           row["xfc"]["decode_tok_s"], row["torch"]["decode_tok_s"],
                           roof["fma_gflop_s"], roof["read_gb_s"], load), flush=True)
+                if nf_exe:
+                    print("%-6s threads %d: xfc --no-fuse prefill %.0f tok/s, decode %.1f tok/s" % (
+                        name, nt, row["xfc_no_fuse"]["prefill_tok_s"],
+                        row["xfc_no_fuse"]["decode_tok_s"]), flush=True)
             del tm
     finally:
         if not args.keep:
@@ -550,7 +600,7 @@ def main():
             best[k] = max(best[k], r["roofs"][k])
     for r in results:
         roof = roofs[r["threads"]]
-        for impl in ("xfc", "torch"):
+        for impl in [i for i in ("xfc", "torch", "xfc_no_fuse") if i in r]:
             r[impl]["prefill_of_fma_peak"] = r[impl]["prefill_gflop_s"] / roof["fma_gflop_s"]
             r[impl]["decode_of_read_bw"] = r[impl]["decode_weight_gb_s"] / roof["read_gb_s"]
 
@@ -573,6 +623,26 @@ def main():
                 x[phase + "_tok_s"] / t[phase + "_tok_s"], x[rate], unit, t[rate], unit,
                 100 * x[frac], 100 * t[frac], r["loadavg"]))
     print("ratio = xfc / torch tokens/s (above 1: xfc faster).")
+    if any("xfc_no_fuse" in r for r in results):
+        print()
+        print("fused (default) against xfc --no-fuse, same run:")
+        hdr2 = "%-6s %-8s %7s %11s %13s %6s %16s %16s" % (
+            "model", "phase", "threads", "fused tok/s", "no-fuse tok/s", "ratio",
+            "kernels/call f|nf", "barriers f|nf")
+        print(hdr2)
+        print("-" * len(hdr2))
+        for r in results:
+            if "xfc_no_fuse" not in r:
+                continue
+            for phase, wk in (("prefill", "forward"), ("decode", "decode")):
+                f, u = r["xfc"][phase + "_tok_s"], r["xfc_no_fuse"][phase + "_tok_s"]
+                wf, wu = r["work"]["fused"][wk], r["work"]["no_fuse"][wk]
+                print("%-6s %-8s %7d %11.1f %13.1f %6.2f %16s %16s" % (
+                    r["model"], phase, r["threads"], f, u, f / u,
+                    "%d | %d" % (wf["kernels"], wu["kernels"]),
+                    "%d | %d" % (wf["barriers"], wu["barriers"])))
+        print("each call opens %s parallel region(s) fused and unfused." % ", ".join(sorted(set(
+            str(w[p]["regions"]) for r in results for w in r["work"].values() for p in w))))
     print("prefill rate: tokens/s x FLOPs/token (xfc --stats); %: of the FMA roof.")
     print("decode rate: tokens/s x matrix-weight bytes per step; %: of the streaming-read roof.")
     print("roofs (bench/peak.c, best seen this run): " + "; ".join(

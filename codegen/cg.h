@@ -48,7 +48,7 @@ int64_t     cg_last_dim(CgCtx *c, XfId id);
 typedef void (*CgEmitFn)(CgCtx *c, XfId id);
 
 /* ---- emit_*.c: one emitter per op (named in ir/ops.def) ----------------- */
-#define XF_OP(e, text, min_in, max_in, shape, emit, flags) void emit(CgCtx *c, XfId id);
+#define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem, calls, syncs) void emit(CgCtx *c, XfId id);
 #include "../ir/ops.def"
 #undef XF_OP
 

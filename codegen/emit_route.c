@@ -16,7 +16,7 @@ void emit_mod_select(CgCtx *c, XfId id)
     const XfGraph *g = c->g;
     const XfAttrs *a = &g->nodes[id].attr;
     cg_decl(c, id);
-    cw_line(c->w, "const int %s = xfrt_mod_select(%s, %s, %s, %lldLL, %lldLL, decode, %s);",
+    cw_line(c->w, "const int %s = xfrt_mod_select(/* idx */ %s, /* r */ %s, /* rows */ %s, /* capacity */ %lldLL, %lldLL, decode, /* threshold */ %s);",
             cg_stream_rows(c, g->nodes[id].shape.stream), OUT, V(0), cg_rows(c, g->nodes[id].in[0]),
             LL(a->capacity.num), LL(a->capacity.den), cg_float(c, a->threshold));
 }
@@ -26,10 +26,10 @@ void emit_gather(CgCtx *c, XfId id)
     const XfGraph *g = c->g;
     cg_decl(c, id);
     if (g->nodes[id].dtype == XF_I32)
-        cw_line(c->w, "xfrt_gather_i32(%s, %s, %s, %s, %lld);", OUT, V(0), V(1), ROWS,
+        cw_line(c->w, "xfrt_gather_i32(/* y */ %s, /* x */ %s, /* idx */ %s, /* k */ %s, /* dim */ %lld);", OUT, V(0), V(1), ROWS,
                 LL(g->nodes[id].shape.rank > 1 ? cg_last_dim(c, id) : 1));
     else
-        cw_line(c->w, "xfrt_gather_rows(%s, %s, %s, %s, %lld);", OUT, V(0), V(1), ROWS,
+        cw_line(c->w, "xfrt_gather_rows(/* y */ %s, /* x */ %s, /* idx */ %s, /* k */ %s, /* dim */ %lld);", OUT, V(0), V(1), ROWS,
                 LL(cg_last_dim(c, id)));
 }
 
@@ -37,7 +37,7 @@ void emit_mod_combine(CgCtx *c, XfId id)
 {
     const XfGraph *g = c->g;
     cg_decl(c, id);
-    cw_line(c->w, "xfrt_mod_combine(%s, %s, %s, %s, %s, %s, %s, %s, %lld, %d);", OUT, V(0), V(1), V(2),
+    cw_line(c->w, "xfrt_mod_combine(/* out */ %s, /* x */ %s, /* xt */ %s, /* y */ %s, /* r */ %s, /* idx */ %s, /* rows */ %s, /* k */ %s, /* dim */ %lld, /* sigmoid */ %d);", OUT, V(0), V(1), V(2),
             V(3), V(4), ROWS, cg_rows(c, g->nodes[id].in[1]), LL(cg_last_dim(c, id)),
             g->nodes[id].attr.sigmoid);
 }
@@ -48,18 +48,20 @@ void emit_moe_route(CgCtx *c, XfId id)
     const XfAttrs *a = &g->nodes[id].attr;
     int s = ir_stream_of_def(g, id);
     cw_line(c->w, "XfrtRoute %s;", route(c, id));
-    cw_line(c->w, "xfrt_route_bind(&%s, A + XF_OFF_T%u, %lld, %lld, %lld);", route(c, id), id,
+    cw_line(c->w, "xfrt_route_bind(&%s, A + XF_OFF_T%u, /* rows */ %lld, /* experts */ %lld, /* top_k */ %lld);", route(c, id), id,
             LL(g->nodes[id].shape.dim[0]), LL(a->experts), LL(a->top_k));
-    cw_line(c->w, "const int %s = xfrt_moe_route(&%s, %s, %s, %d, %lldLL, %lldLL);",
+    cw_line(c->w, "const int %s = xfrt_moe_route(&%s, /* logits */ %s, /* rows */ %s, /* renorm */ %d, /* capacity */ %lldLL, %lldLL);",
             cg_stream_rows(c, s), route(c, id), V(0), ROWS, a->renorm, LL(a->capacity.num),
             LL(a->capacity.den));
+    cw_line(c->w, "(void)%s;   /* fused expert products read the count from the table */",
+            cg_stream_rows(c, s));
 }
 
 void emit_moe_gather(CgCtx *c, XfId id)
 {
     const XfGraph *g = c->g;
     cg_decl(c, id);
-    cw_line(c->w, "xfrt_moe_gather(%s, %s, &%s, %lld);", OUT, V(0), route(c, g->nodes[id].in[1]),
+    cw_line(c->w, "xfrt_moe_gather(/* xs */ %s, /* x */ %s, &%s, /* dim */ %lld);", OUT, V(0), route(c, g->nodes[id].in[1]),
             LL(cg_last_dim(c, id)));
 }
 
@@ -67,7 +69,7 @@ void emit_grouped_linear(CgCtx *c, XfId id)
 {
     const XfGraph *g = c->g;
     cg_decl(c, id);
-    cw_line(c->w, "xfrt_grouped_linear(%s, %s, %s, &%s, %lld, %lld);", OUT, V(0), V(1),
+    cw_line(c->w, "xfrt_grouped_linear(/* y */ %s, /* xs */ %s, /* W */ %s, &%s, /* in */ %lld, /* out */ %lld);", OUT, V(0), V(1),
             route(c, g->nodes[id].in[2]), LL(cg_last_dim(c, g->nodes[id].in[0])),
             LL(cg_last_dim(c, id)));
 }
@@ -76,7 +78,7 @@ void emit_moe_combine(CgCtx *c, XfId id)
 {
     const XfGraph *g = c->g;
     cg_decl(c, id);
-    cw_line(c->w, "xfrt_moe_combine(%s, %s, &%s, %lld);", OUT, V(0), route(c, g->nodes[id].in[1]),
+    cw_line(c->w, "xfrt_moe_combine(/* y */ %s, /* ys */ %s, &%s, /* dim */ %lld);", OUT, V(0), route(c, g->nodes[id].in[1]),
             LL(cg_last_dim(c, id)));
 }
 
@@ -84,7 +86,7 @@ void emit_sffn_select(CgCtx *c, XfId id)
 {
     const XfGraph *g = c->g;
     cg_decl(c, id);
-    cw_line(c->w, "xfrt_sffn_select(%s, %s, %s, %lld, %lld);", OUT, V(0), ROWS,
+    cw_line(c->w, "xfrt_sffn_select(/* sel */ %s, /* c */ %s, /* rows */ %s, /* hidden */ %lld, /* block */ %lld);", OUT, V(0), ROWS,
             LL(cg_last_dim(c, g->nodes[id].in[0])), LL(g->nodes[id].attr.block));
 }
 
@@ -94,7 +96,7 @@ void emit_sffn_apply(CgCtx *c, XfId id)
     const XfNode *x = &g->nodes[id];
     const XfNode *w1 = &g->nodes[x->in[2]];
     cg_decl(c, id);
-    cw_line(c->w, "xfrt_sffn_apply(%s, %s, %s, %s, %s, %s, %s, %s, %lld, %lld, %lld);", OUT, V(0),
+    cw_line(c->w, "xfrt_sffn_apply(/* y */ %s, /* x */ %s, /* sel */ %s, /* W1 */ %s, /* b1 */ %s, /* W2 */ %s, /* b2 */ %s, /* rows */ %s, /* dim */ %lld, /* hidden */ %lld, /* groups */ %lld);", OUT, V(0),
             V(1), V(2), x->n_in == 6 ? V(4) : "NULL", V(3), x->n_in == 6 ? V(5) : "NULL", ROWS,
             LL(w1->shape.dim[1]), LL(w1->shape.dim[0]), LL(cg_last_dim(c, x->in[1])));
 }

@@ -14,7 +14,7 @@
 extern const char *const xf_runtime_lines[];   /* runtime_src.c (tools/embed.c) */
 
 static const CgEmitFn emitters[XF_OP_COUNT] = {
-#define XF_OP(e, text, min_in, max_in, shape, emit, flags) [XF_OP_##e] = emit,
+#define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem, calls, syncs) [XF_OP_##e] = emit,
 #include "../ir/ops.def"
 #undef XF_OP
 };
@@ -123,7 +123,7 @@ static void emit_comment_for(CgCtx *c, XfId id)
         len += (size_t)snprintf(ins + len, sizeof ins - len, "%st%u", i ? ", " : "", x->in[i]);
     ir_shape_str(g, &x->shape, x->dtype, sh, sizeof sh);
     cw_line(c->w, "/* %s:%u:%u  %s(%s) -> t%u %s%s%s%s */", c->src_base, x->loc.line, x->loc.col,
-            xf_op_info[x->op].name, ins, id, sh,
+            ir_node_name(x), ins, id, sh,
             x->block >= 0 ? cg_fmt(c, "  b%d", x->block) : "",
             x->sub >= 0 ? cg_fmt(c, ".s%d", x->sub) : "", x->label ? cg_fmt(c, " %s", x->label) : "");
     if (c->opt->line_directives && x->loc.line)
@@ -136,16 +136,20 @@ static void emit_run(CgCtx *c)
     CWriter *w = c->w;
     cw_line(w, "/* One call of the model over n rows of the tokens stream: a forward of n");
     cw_line(w, " * tokens (decode = 0) or one decoded token (decode = 1, n = 1), appended to");
-    cw_line(w, " * the KV caches after m->n_past earlier tokens.  Inputs are already checked. */");
+    cw_line(w, " * the KV caches after m->n_past earlier tokens.  Inputs are already checked.");
+    cw_line(w, " * One parallel region: every thread makes every kernel call below and does");
+    cw_line(w, " * its share of it; threads meet only at the barriers (pass sched). */");
     cw_open(w, "static void xf_run(%s *m, const int32_t *tokens, int n, int decode, float *logits)",
             c->name);
     cw_line(w, "unsigned char *A = m->arena;");
     cw_line(w, "(void)A;");
     cw_line(w, "(void)decode;");
+    cw_line(w, "XFRT_PARALLEL_REGION");
+    cw_open(w, "%s", "");
     for (XfId id = 1; id <= g->n_nodes; id++) {
         const XfNode *x = &g->nodes[id];
-        if (x->flags & XF_NODE_DEAD)
-            continue;
+        if (x->flags & XF_NODE_BARRIER)
+            cw_line(w, "XFRT_BARRIER();");
         if (x->op != XF_OP_WEIGHT)
             emit_comment_for(c, id);
         emitters[x->op](c, id);
@@ -153,13 +157,14 @@ static void emit_run(CgCtx *c)
             cw_line(w, "#line %ld \"%s\"", w->line + 2, c->out_base_lit);
     }
     cw_close(w, NULL);
+    cw_close(w, NULL);
 }
 
 static int n_weights(const XfGraph *g)
 {
     int k = 0;
     for (XfId id = 1; id <= g->n_nodes; id++)
-        k += g->nodes[id].op == XF_OP_WEIGHT && !(g->nodes[id].flags & XF_NODE_DEAD);
+        k += g->nodes[id].op == XF_OP_WEIGHT;
     return k;
 }
 
@@ -247,7 +252,7 @@ static void emit_api(CgCtx *c)
     cw_open(w, "static const struct { const char *name; int rank; int64_t dim[3]; } xf_weights[%d] =", nw);
     for (XfId id = 1; id <= g->n_nodes; id++) {
         const XfNode *x = &g->nodes[id];
-        if (x->op != XF_OP_WEIGHT || (x->flags & XF_NODE_DEAD))
+        if (x->op != XF_OP_WEIGHT)
             continue;
         cw_line(w, "{\"%s\", %d, {%lld, %lld, %lld}},", x->attr.name, x->shape.rank,
                 (long long)x->shape.dim[0], (long long)x->shape.dim[1], (long long)x->shape.dim[2]);
@@ -259,7 +264,7 @@ static void emit_api(CgCtx *c)
     int *kvd = xf_xcalloc((size_t)g->n_layers_kv + 1, sizeof *kvd);
     for (XfId id = 1; id <= g->n_nodes; id++) {
         const XfNode *x = &g->nodes[id];
-        if (x->op == XF_OP_ATTENTION && !(x->flags & XF_NODE_DEAD))
+        if (x->op == XF_OP_ATTENTION)
             kvd[x->attr.layer] = (int)(x->attr.kv_heads * x->attr.head_dim);
     }
     XfStrBuf sb = {0};
@@ -382,6 +387,19 @@ static void emit_api(CgCtx *c)
     cw_close(w, NULL);
 }
 
+/* any op whose kernels live in runtime/kernels_route.c */
+static bool uses_route(const XfGraph *g)
+{
+    static const XfOp route_ops[] = {XF_OP_MOD_SELECT,  XF_OP_GATHER,         XF_OP_MOD_COMBINE,
+                                     XF_OP_MOE_ROUTE,   XF_OP_MOE_GATHER,     XF_OP_GROUPED_LINEAR,
+                                     XF_OP_MOE_COMBINE, XF_OP_SFFN_SELECT,    XF_OP_SFFN_APPLY};
+    for (XfId id = 1; id <= g->n_nodes; id++)
+        for (size_t k = 0; k < sizeof route_ops / sizeof route_ops[0]; k++)
+            if (g->nodes[id].op == route_ops[k])
+                return true;
+    return false;
+}
+
 /* The name of the header, as the C file #includes it: a header name has no
  * escapes, so bytes it cannot hold make the output name unusable. */
 static bool include_name_ok(const char *base, char *err, size_t err_size)
@@ -435,7 +453,10 @@ bool cg_model_emit(const XfGraph *g, const char *out_c, const XfCgOptions *opt, 
             c.name, (long long)g->vocab, (long long)g->dim, (long long)g->context);
     cw_line(&w, " * and, optionally, OpenMP (-fopenmp; OMP_NUM_THREADS). */");
     cw_line(&w, "#define _POSIX_C_SOURCE 200809L");
-    cw_line(&w, "/* the runtime is embedded whole; a model uses only some of its kernels */");
+    cw_line(&w, "/* the runtime is embedded: its dense and attention kernels always, the routing");
+    cw_line(&w, " * kernels (MoE, MoD, sparse FFN) when the model routes */");
+    if (!uses_route(g))
+        cw_line(&w, "#define XFRT_NO_ROUTE 1");
     cw_line(&w, "#if defined(__GNUC__) || defined(__clang__)");
     cw_line(&w, "#define XFRT_API static inline __attribute__((unused))");
     cw_line(&w, "#else");
@@ -446,8 +467,16 @@ bool cg_model_emit(const XfGraph *g, const char *out_c, const XfCgOptions *opt, 
     /* the header is named after the output file (-o out/foo.c writes out/foo.h) */
     cw_line(&w, "#include \"%.*s.h\"", (int)(strlen(c.out_base) - 2), c.out_base);
     cw_blank(&w);
-    for (int i = 0; xf_runtime_lines[i]; i++)
-        cw_raw(&w, xf_runtime_lines[i]);
+    /* the runtime, without kernels_route.c when nothing routes */
+    bool route = uses_route(g);
+    bool skip = false;
+    for (int i = 0; xf_runtime_lines[i]; i++) {
+        const char *l = xf_runtime_lines[i];
+        if (!strncmp(l, "/* ---- runtime/", 16))
+            skip = !route && !strncmp(l + 16, "kernels_route.c ", 16);
+        if (!skip)
+            cw_raw(&w, l);
+    }
     cw_blank(&w);
     cw_line(&w, "/* ---- memory plan (pass memplan): byte offsets into the arena ---- */");
     for (XfId id = 1; id <= g->n_nodes; id++)

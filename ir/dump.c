@@ -36,47 +36,73 @@ void ir_shape_str(const XfGraph *g, const XfShape *s, XfDtype dt, char *buf, siz
         snprintf(buf + len, n - len, "]");
 }
 
-static void attrs_str(const XfNode *x, char *buf, size_t n)
+/* ---- attribute printers (the attrs column of ops.def) ---------------------- */
+typedef void AttrsFn(const XfNode *x, char *buf, size_t n);
+
+static void attrs_none(const XfNode *x, char *buf, size_t n) { (void)x, (void)n, buf[0] = '\0'; }
+
+static void attrs_eps(const XfNode *x, char *buf, size_t n) { snprintf(buf, n, " eps=%g", x->attr.eps); }
+
+static void attrs_act(const XfNode *x, char *buf, size_t n)
+{
+    snprintf(buf, n, " act=%s", ir_act_name(x->attr.act));
+}
+
+static void attrs_rope(const XfNode *x, char *buf, size_t n)
 {
     const XfAttrs *a = &x->attr;
-    buf[0] = '\0';
-    switch (x->op) {
-    case XF_OP_RMSNORM:
-    case XF_OP_LAYERNORM:
-        snprintf(buf, n, " eps=%g", a->eps);
-        break;
-    case XF_OP_ACT:
-    case XF_OP_GLU:
-        snprintf(buf, n, " act=%s", ir_act_name(a->act));
-        break;
-    case XF_OP_ROPE:
-        snprintf(buf, n, " heads=%lld head_dim=%lld base=%g", (long long)a->heads,
-                 (long long)a->head_dim, a->base);
-        break;
-    case XF_OP_ATTENTION:
-        snprintf(buf, n, " heads=%lld kv_heads=%lld head_dim=%lld %s window=%lld cache=%d",
-                 (long long)a->heads, (long long)a->kv_heads, (long long)a->head_dim,
-                 a->causal ? "causal" : "bidirectional", (long long)a->window, a->layer);
-        break;
-    case XF_OP_MOD_SELECT:
-        snprintf(buf, n, " capacity=%lld/%lld decode_threshold=%g", (long long)a->capacity.num,
-                 (long long)a->capacity.den, a->threshold);
-        break;
-    case XF_OP_MOD_COMBINE:
-        snprintf(buf, n, " gate=%s", a->sigmoid ? "sigmoid" : "linear");
-        break;
-    case XF_OP_MOE_ROUTE:
-        snprintf(buf, n, " experts=%lld top_k=%lld renorm=%d capacity=%lld/%lld",
-                 (long long)a->experts, (long long)a->top_k, a->renorm,
-                 (long long)a->capacity.num, (long long)a->capacity.den);
-        break;
-    case XF_OP_SFFN_SELECT:
-        snprintf(buf, n, " block=%lld", (long long)a->block);
-        break;
-    default:
-        break;
-    }
+    snprintf(buf, n, " heads=%lld head_dim=%lld base=%g", (long long)a->heads, (long long)a->head_dim,
+             a->base);
 }
+
+static void attrs_attention(const XfNode *x, char *buf, size_t n)
+{
+    const XfAttrs *a = &x->attr;
+    snprintf(buf, n, " heads=%lld kv_heads=%lld head_dim=%lld %s window=%lld cache=%d",
+             (long long)a->heads, (long long)a->kv_heads, (long long)a->head_dim,
+             a->causal ? "causal" : "bidirectional", (long long)a->window, a->layer);
+}
+
+static void attrs_mod_select(const XfNode *x, char *buf, size_t n)
+{
+    const XfAttrs *a = &x->attr;
+    snprintf(buf, n, " capacity=%lld/%lld decode_threshold=%g", (long long)a->capacity.num,
+             (long long)a->capacity.den, a->threshold);
+}
+
+static void attrs_mod_combine(const XfNode *x, char *buf, size_t n)
+{
+    snprintf(buf, n, " gate=%s", x->attr.sigmoid ? "sigmoid" : "linear");
+}
+
+static void attrs_moe_route(const XfNode *x, char *buf, size_t n)
+{
+    const XfAttrs *a = &x->attr;
+    snprintf(buf, n, " experts=%lld top_k=%lld renorm=%d capacity=%lld/%lld", (long long)a->experts,
+             (long long)a->top_k, a->renorm, (long long)a->capacity.num, (long long)a->capacity.den);
+}
+
+static void attrs_sffn_select(const XfNode *x, char *buf, size_t n)
+{
+    snprintf(buf, n, " block=%lld", (long long)x->attr.block);
+}
+
+/* the group's members, on a comment line of their own (see ir_graph_dump) */
+static void attrs_fused(const XfNode *x, char *buf, size_t n) { (void)x, (void)n, buf[0] = '\0'; }
+
+static void attrs_part(const XfNode *x, char *buf, size_t n)
+{
+    const XfFuseSeg *sg = &x->attr.fuse->seg[x->attr.part];
+    snprintf(buf, n, " segment=%d columns=%lld..%lld", x->attr.part, (long long)sg->offset,
+             (long long)(sg->offset + sg->cols));
+}
+
+static AttrsFn *const attrs_fn[XF_OP_COUNT] = {
+#define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem, calls, syncs) \
+    [XF_OP_##e] = attrs,
+#include "ops.def"
+#undef XF_OP
+};
 
 void ir_graph_dump(const XfGraph *g, FILE *out)
 {
@@ -99,17 +125,15 @@ void ir_graph_dump(const XfGraph *g, FILE *out)
     }
     for (XfId id = 1; id <= g->n_nodes; id++) {
         const XfNode *x = &g->nodes[id];
-        if (x->flags & XF_NODE_DEAD)
-            continue;
         char sh[96], at[160], lhs[512];
-        size_t len = (size_t)snprintf(lhs, sizeof lhs, "t%-4u = %s", id, xf_op_info[x->op].name);
+        size_t len = (size_t)snprintf(lhs, sizeof lhs, "t%-4u = %s", id, ir_node_name(x));
         if (x->op == XF_OP_WEIGHT)
             len += (size_t)snprintf(lhs + len, sizeof lhs - len, " \"%s\"", x->attr.name);
         for (int i = 0; i < x->n_in && len < sizeof lhs; i++)
             len += (size_t)snprintf(lhs + len, sizeof lhs - len, "%st%u", i ? ", " : "(", x->in[i]);
         if (x->n_in && len < sizeof lhs)
             snprintf(lhs + len, sizeof lhs - len, ")");
-        attrs_str(x, at, sizeof at);
+        attrs_fn[x->op](x, at, sizeof at);
         ir_shape_str(g, &x->shape, x->dtype, sh, sizeof sh);
         fprintf(out, "%-44s%s : %s", lhs, at, sh);
         if (g->plan.done && g->plan.offset[id] >= 0)
@@ -123,9 +147,17 @@ void ir_graph_dump(const XfGraph *g, FILE *out)
             fprintf(out, " %s", x->label);
         if (x->flags & XF_NODE_OUTPUT)
             fprintf(out, " output");
+        if (x->flags & XF_NODE_BARRIER)
+            fprintf(out, " barrier");
         if (x->loc.line)
             fprintf(out, " %s:%u", path_base(g->src_path), x->loc.line);
         fputc('\n', out);
+        if (x->op == XF_OP_FUSED)
+            for (int m = 0; m < x->attr.fuse->n_members; m++) {
+                const XfFuseMember *mb = &x->attr.fuse->members[m];
+                fprintf(out, "#        %s %-14s %-16s %s:%u:%u\n", m ? "  " : "of", xf_op_info[mb->op].name,
+                        mb->label ? mb->label : "", path_base(g->src_path), mb->loc.line, mb->loc.col);
+            }
     }
     if (g->plan.done)
         fprintf(out, "# memory plan: arena %lld bytes, KV caches %lld bytes\n",
@@ -139,7 +171,7 @@ void ir_graph_dump_dot(const XfGraph *g, FILE *out)
     int cur = -2;
     for (XfId id = 1; id <= g->n_nodes; id++) {
         const XfNode *x = &g->nodes[id];
-        if (x->flags & XF_NODE_DEAD || x->op == XF_OP_WEIGHT)
+        if (x->op == XF_OP_WEIGHT)
             continue;
         if (x->block != cur) {
             if (cur >= 0)
@@ -150,6 +182,34 @@ void ir_graph_dump_dot(const XfGraph *g, FILE *out)
         }
         char sh[96];
         ir_shape_str(g, &x->shape, x->dtype, sh, sizeof sh);
+        if (x->op == XF_OP_FUSED) {
+            /* a cluster of its members in order; t<id> is the last, the group's output */
+            const XfFuse *fu = x->attr.fuse;
+            fprintf(out, "    subgraph cluster_t%u {\n      label=\"t%u %s\\n%s\";\n      style=filled; "
+                    "fillcolor=\"#eeeeff\";\n", id, id, fu->name, sh);
+            for (int m = 0; m < fu->n_members; m++) {
+                const XfFuseMember *mb = &fu->members[m];
+                if (m + 1 < fu->n_members)
+                    fprintf(out, "      t%u_%d", id, m);
+                else
+                    fprintf(out, "      t%u", id);
+                fprintf(out, " [label=\"%s\\n%s%s%u:%u\"];\n", xf_op_info[mb->op].name,
+                        mb->label ? mb->label : "", mb->label ? " " : "", mb->loc.line, mb->loc.col);
+            }
+            /* the dataflow between members; the last member is named t<id> */
+            for (int m = 0; m < fu->n_members; m++)
+                for (int k = 0; k < 2; k++) {
+                    int src = fu->members[m].src[k];
+                    if (src < 0)
+                        continue;
+                    fprintf(out, "      t%u_%d -> t%u", id, src, id);
+                    if (m + 1 < fu->n_members)
+                        fprintf(out, "_%d", m);
+                    fprintf(out, ";\n");
+                }
+            fprintf(out, "    }\n");
+            continue;
+        }
         fprintf(out, "    t%u [label=\"t%u %s\\n%s%s%s\"];\n", id, id, xf_op_info[x->op].name, sh,
                 x->label ? "\\n" : "", x->label ? x->label : "");
     }
@@ -157,11 +217,15 @@ void ir_graph_dump_dot(const XfGraph *g, FILE *out)
         fprintf(out, "  }\n");
     for (XfId id = 1; id <= g->n_nodes; id++) {
         const XfNode *x = &g->nodes[id];
-        if (x->flags & XF_NODE_DEAD)
-            continue;
+        bool group = x->op == XF_OP_FUSED && x->attr.fuse->n_members > 1;
         for (int i = 0; i < x->n_in; i++)
-            if (g->nodes[x->in[i]].op != XF_OP_WEIGHT)
-                fprintf(out, "  t%u -> t%u;\n", x->in[i], id);
+            if (g->nodes[x->in[i]].op != XF_OP_WEIGHT) {
+                /* into a group: to its first member */
+                if (group)
+                    fprintf(out, "  t%u -> t%u_0;\n", x->in[i], id);
+                else
+                    fprintf(out, "  t%u -> t%u;\n", x->in[i], id);
+            }
     }
     fprintf(out, "}\n");
 }

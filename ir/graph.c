@@ -6,7 +6,8 @@
 #include "shape_rules.h"
 
 const XfOpInfo xf_op_info[XF_OP_COUNT] = {
-#define XF_OP(e, text, min_in, max_in, shape, emit, flags) [XF_OP_##e] = {text, min_in, max_in, shape, flags},
+#define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem, calls, syncs) \
+    [XF_OP_##e] = {text, min_in, max_in, shape, XF_FUSE_##fuse, XF_STREAM_##stream, XF_MEM_##mem, calls, syncs},
 #include "ops.def"
 #undef XF_OP
 };
@@ -23,6 +24,18 @@ bool ir_act_gated(XfAct a) { return a == XF_ACT_SWIGLU || a == XF_ACT_GEGLU; }
 XfAct ir_act_inner(XfAct a)
 {
     return a == XF_ACT_SWIGLU ? XF_ACT_SILU : a == XF_ACT_GEGLU ? XF_ACT_GELU : a;
+}
+
+const char *ir_node_name(const XfNode *x)
+{
+    return x->op == XF_OP_FUSED && x->attr.fuse ? x->attr.fuse->name : xf_op_info[x->op].name;
+}
+
+XfId ir_buffer_of(const XfGraph *g, XfId id)
+{
+    while (xf_op_info[g->nodes[id].op].mem == XF_MEM_ALIAS)
+        id = g->nodes[id].in[0];
+    return id;
 }
 
 XfGraph *ir_graph_new(void)
@@ -49,12 +62,6 @@ void ir_graph_free(XfGraph *g)
     free(g->plan.size);
     xf_arena_free(g->arena);
     free(g);
-}
-
-XfNode *ir_node(XfGraph *g, XfId id)
-{
-    XF_ASSERT(id > 0 && id <= g->n_nodes);
-    return &g->nodes[id];
 }
 
 int ir_stream_add(XfGraph *g, XfStreamKind kind, int parent)
@@ -100,9 +107,9 @@ XfId ir_node_add(XfGraph *g, XfOp op, const XfId *in, int n_in, const XfAttrs *a
     }
     if (attr)
         n->attr = *attr;
-    if (info->flags & XF_OPF_STREAM) {
+    if (info->stream != XF_STREAM_NONE) {
         int parent = g->nodes[in[0]].shape.stream;
-        int s = ir_stream_add(g, op == XF_OP_MOD_SELECT ? XF_STREAM_MOD : XF_STREAM_MOE, parent);
+        int s = ir_stream_add(g, info->stream, parent);
         g->streams[s].def = id;
         g->nodes[id].def_stream = (uint32_t)s;
         g->streams[s].capacity = n->attr.capacity;

@@ -7,22 +7,24 @@
 
 typedef uint32_t XfId;          /* 0 means "no node" */
 
-#define XF_MAX_ARITY 6
+#define XF_MAX_ARITY 12          /* a fused group reads up to this many inputs */
 #define XF_MAX_RANK  4
 
 typedef enum {
-#define XF_OP(e, text, min_in, max_in, shape, emit, flags) XF_OP_##e,
+#define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem, calls, syncs) XF_OP_##e,
 #include "ops.def"
 #undef XF_OP
     XF_OP_COUNT
 } XfOp;
 
-enum {
-    XF_OPF_SOURCE  = 1 << 0,    /* no inputs: tokens, positions, weights */
-    XF_OPF_ROWWISE = 1 << 1,    /* row i of the output depends on row i of token inputs only */
-    XF_OPF_STATE   = 1 << 2,    /* reads or writes model state (the KV cache) */
-    XF_OPF_STREAM  = 1 << 3,    /* defines the runtime row count of a new stream */
-};
+/* The fusion class of an op (ops.def): how passes/fuse.c may use it. */
+typedef enum { XF_FUSE_NONE, XF_FUSE_PROLOGUE, XF_FUSE_EPILOGUE, XF_FUSE_ANCHOR } XfFuseClass;
+/* Where an op's output lives (ops.def). */
+typedef enum {
+    XF_MEM_NONE,                /* not in the arena: weights (mmapped), the caller's tokens */
+    XF_MEM_ARENA,               /* a buffer of the memory plan (the logits are the caller's) */
+    XF_MEM_ALIAS,               /* a view into input 0's buffer: no bytes of its own */
+} XfMemKind;
 
 typedef enum { XF_F32, XF_I32, XF_ROUTE } XfDtype;   /* ROUTE: an MoE routing table */
 
@@ -64,6 +66,54 @@ typedef struct {
     const char  *derivation;    /* human-readable reason for `bound` (graph arena) */
 } XfStream;
 
+/* A fused group (pass fuse): one FUSED node computes, in one kernel call,
+ * a matrix product over one or more segments of weight rows, with an optional
+ * norm prologue (computed inside the product's read of its input) and per
+ * segment an epilogue applied before the output is stored, in this order:
+ * bias, activation or GLU, RoPE, residual add.  Operands are input slots of
+ * the node (-1: none); slot 0 is the input rows x.  The output buffer holds
+ * the segments one after another, each [rows bound, cols]; with more than one
+ * segment, PART nodes view them.  An MoE group runs per expert over that
+ * expert's assignments. */
+typedef struct {
+    XfOp        op;
+    XfId        id;             /* its id before fusion (dumps) */
+    XfLoc       loc;
+    const char *label;
+    int8_t      src[2];         /* the members it reads (indices into members), -1 */
+} XfFuseMember;
+
+typedef struct {
+    int64_t cols;               /* output columns */
+    int64_t offset;             /* first column of this segment in the group's buffer */
+    int8_t  w, w2;              /* W [cols, in]; GLU: W2, the product b of act(a) * b */
+    int8_t  bias, bias2;        /* added to the W and W2 products */
+    int8_t  act;                /* XfAct, -1 none (GLU: the gate's activation) */
+    bool    glu;
+    int8_t  rope_pos;           /* positions for RoPE, -1 none */
+    int64_t rope_heads, rope_head_dim;
+    double  rope_base;
+    int8_t  res;                /* residual added last, -1 none */
+} XfFuseSeg;
+
+#define XF_FUSE_MAX_SEG 4
+
+typedef struct XfFuse {
+    XfNormKind    norm;         /* prologue, XF_NORM_NONE if none */
+    double        eps;
+    int8_t        norm_w, norm_b;
+    int8_t        route;        /* MoE: the routing table; the anchors are grouped_linear
+                                 * (W [experts, cols, in]) and rows are its assignments */
+    bool          gathered;     /* MoE: x is token rows, read through the table (the
+                                 * moe_gather folded into the product's row indexing) */
+    int           n_seg;
+    XfFuseSeg     seg[XF_FUSE_MAX_SEG];
+    int           n_members;
+    XfFuseMember *members;      /* in execution order (graph arena) */
+    double        flops, flops_dense;   /* per row: the members' sum (pass stats) */
+    const char   *name;         /* "fused[rmsnorm > linear x3 > rope x2]" */
+} XfFuse;
+
 /* Attributes.  One plain struct: each op reads the fields its line names. */
 typedef struct {
     const char *name;           /* WEIGHT: tensor name per SPEC 4 */
@@ -80,11 +130,13 @@ typedef struct {
     double      threshold;      /* MOD_SELECT: decode admits r > threshold */
     bool        sigmoid;        /* MOD_COMBINE: gate = sigmoid(r), else r */
     int64_t     block;          /* SFFN_SELECT */
+    const XfFuse *fuse;         /* FUSED, and PART (its group's) */
+    int32_t     part;           /* PART: segment index */
 } XfAttrs;
 
 enum {
-    XF_NODE_DEAD   = 1 << 0,
-    XF_NODE_OUTPUT = 1 << 1,    /* the logits */
+    XF_NODE_OUTPUT  = 1 << 0,   /* the logits */
+    XF_NODE_BARRIER = 1 << 1,   /* all threads meet before it runs (pass sched) */
 };
 
 typedef struct {
@@ -130,15 +182,23 @@ typedef struct {
 } XfGraph;
 
 typedef struct {
-    const char *name;
-    int         min_in, max_in;
-    bool      (*shape)(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n);
-    unsigned    flags;
+    const char  *name;
+    int          min_in, max_in;
+    bool       (*shape)(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n);
+    XfFuseClass  fuse;
+    XfStreamKind stream;        /* the kind of stream the op defines, XF_STREAM_NONE if none */
+    XfMemKind    mem;
+    int          calls;         /* runtime kernel calls of its emitter */
+    int          syncs;         /* barriers inside them */
 } XfOpInfo;
 
 extern const XfOpInfo xf_op_info[XF_OP_COUNT];
 
 /* ---- graph.c ------------------------------------------------------------ */
+/* The op's name, or a fused group's "fused[...]" */
+const char *ir_node_name(const XfNode *x);
+/* The node whose buffer id's output is: itself, or what an alias (PART) views. */
+XfId        ir_buffer_of(const XfGraph *g, XfId id);
 XfGraph *ir_graph_new(void);
 void     ir_graph_free(XfGraph *g);
 /* Adds a node; shape and dtype are inferred by the op's shape rule (an
@@ -146,7 +206,6 @@ void     ir_graph_free(XfGraph *g);
 XfId     ir_node_add(XfGraph *g, XfOp op, const XfId *in, int n_in, const XfAttrs *attr, XfLoc loc);
 XfId     ir_weight_add(XfGraph *g, const char *name, int rank, const int64_t *dims, XfLoc loc);
 int      ir_stream_add(XfGraph *g, XfStreamKind kind, int parent);
-XfNode  *ir_node(XfGraph *g, XfId id);
 int64_t  ir_shape_elems(const XfShape *s);           /* at the bound; INT64_MAX if it overflows */
 bool     ir_shape_equal(const XfShape *a, const XfShape *b);   /* field by field, not memcmp */
 int64_t  ir_node_bytes(const XfGraph *g, XfId id);   /* buffer size at the bound; INT64_MAX if it overflows */

@@ -65,54 +65,96 @@ static bool same_rows(const XfNode *a, const XfNode *b)
 
 static bool same_shape(const XfNode *a, const XfNode *b) { return ir_shape_equal(&a->shape, &b->shape); }
 
-/* rowwise ops whose output has the shape of input 0; checks the others */
-bool shape_same_as_0(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
+/* Row-wise ops whose output has the shape of input 0: each rule checks its
+ * other operands, then this gives the output. */
+static bool same_as_0(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
 {
     XfNode *x = &g->nodes[id], *a = IN(0);
-    int64_t d = last(a);
-    switch (x->op) {
-    case XF_OP_ADD:
-    case XF_OP_GLU:
-        if (!same_shape(a, IN(1)))
-            return FAIL("%s operands differ in shape", xf_op_info[x->op].name);
-        break;
-    case XF_OP_ADD_BIAS:
-    case XF_OP_RMSNORM:
-        if (IN(1)->shape.rank != 1 || IN(1)->shape.dim[0] != d)
-            return FAIL("%s expects a vector of %lld", xf_op_info[x->op].name, (long long)d);
-        break;
-    case XF_OP_LAYERNORM:
-        if (IN(1)->shape.dim[0] != d || IN(2)->shape.dim[0] != d)
-            return FAIL("layernorm expects weight and bias of %lld", (long long)d);
-        break;
-    case XF_OP_ROPE:
-        if (d != x->attr.heads * x->attr.head_dim || x->attr.head_dim % 2 ||
-            IN(1)->dtype != XF_I32 || !same_rows(a, IN(1)))
-            return FAIL("rope expects [rows, heads*head_dim] and positions");
-        break;
-    case XF_OP_MOD_COMBINE:
-        if (!same_shape(IN(1), IN(2)) || IN(3)->shape.dim[1] != 1 || !same_rows(a, IN(3)) ||
-            !same_rows(IN(1), IN(4)) || last(IN(1)) != d)
-            return FAIL("mod_combine operands do not match");
-        break;
-    case XF_OP_SFFN_APPLY: {
-        XfNode *sel = IN(1), *w1 = IN(2), *w2 = IN(3);
-        int64_t h = w1->shape.dim[0];
-        if (sel->dtype != XF_I32 || !same_rows(a, sel) || w1->shape.dim[1] != d ||
-            w2->shape.dim[0] != d || w2->shape.dim[1] != h)
-            return FAIL("sffn_apply operands do not match");
-        if (x->n_in == 6 && (IN(4)->shape.dim[0] != h || IN(5)->shape.dim[0] != d))
-            return FAIL("sffn_apply biases do not match");
-        break;
-    }
-    default:
-        break;
-    }
     if (a->dtype != XF_F32)
         return FAIL("%s expects f32", xf_op_info[x->op].name);
     *out = rows(g, a->shape.stream, a->shape.rank, a->shape.dim[1], a->shape.dim[2]);
     *dt = XF_F32;
     return true;
+}
+
+/* (a, b) of one shape: add, glu */
+static bool same_operands(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
+{
+    if (!same_shape(IN(0), IN(1)))
+        return FAIL("%s operands differ in shape", xf_op_info[g->nodes[id].op].name);
+    return same_as_0(g, id, out, dt, err, n);
+}
+
+/* (x, v[D]) with D the last dim of x: add_bias, rmsnorm */
+static bool row_vector(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
+{
+    int64_t d = last(IN(0));
+    if (IN(1)->shape.rank != 1 || IN(1)->shape.dim[0] != d)
+        return FAIL("%s expects a vector of %lld", xf_op_info[g->nodes[id].op].name, (long long)d);
+    return same_as_0(g, id, out, dt, err, n);
+}
+
+bool shape_add(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
+{
+    return same_operands(g, id, out, dt, err, n);
+}
+
+bool shape_glu(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
+{
+    return same_operands(g, id, out, dt, err, n);
+}
+
+bool shape_add_bias(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
+{
+    return row_vector(g, id, out, dt, err, n);
+}
+
+bool shape_rmsnorm(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
+{
+    return row_vector(g, id, out, dt, err, n);
+}
+
+bool shape_act(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
+{
+    return same_as_0(g, id, out, dt, err, n);
+}
+
+bool shape_layernorm(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
+{
+    int64_t d = last(IN(0));
+    if (IN(1)->shape.dim[0] != d || IN(2)->shape.dim[0] != d)
+        return FAIL("layernorm expects weight and bias of %lld", (long long)d);
+    return same_as_0(g, id, out, dt, err, n);
+}
+
+bool shape_rope(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
+{
+    XfNode *x = &g->nodes[id], *a = IN(0);
+    if (last(a) != x->attr.heads * x->attr.head_dim || x->attr.head_dim % 2 ||
+        IN(1)->dtype != XF_I32 || !same_rows(a, IN(1)))
+        return FAIL("rope expects [rows, heads*head_dim] and positions");
+    return same_as_0(g, id, out, dt, err, n);
+}
+
+bool shape_mod_combine(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
+{
+    XfNode *a = IN(0);
+    if (!same_shape(IN(1), IN(2)) || IN(3)->shape.dim[1] != 1 || !same_rows(a, IN(3)) ||
+        !same_rows(IN(1), IN(4)) || last(IN(1)) != last(a))
+        return FAIL("mod_combine operands do not match");
+    return same_as_0(g, id, out, dt, err, n);
+}
+
+bool shape_sffn_apply(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
+{
+    XfNode *x = &g->nodes[id], *a = IN(0), *sel = IN(1), *w1 = IN(2), *w2 = IN(3);
+    int64_t d = last(a), h = w1->shape.dim[0];
+    if (sel->dtype != XF_I32 || !same_rows(a, sel) || w1->shape.dim[1] != d ||
+        w2->shape.dim[0] != d || w2->shape.dim[1] != h)
+        return FAIL("sffn_apply operands do not match");
+    if (x->n_in == 6 && (IN(4)->shape.dim[0] != h || IN(5)->shape.dim[0] != d))
+        return FAIL("sffn_apply biases do not match");
+    return same_as_0(g, id, out, dt, err, n);
 }
 
 bool shape_linear(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
@@ -211,6 +253,65 @@ bool shape_sffn_select(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err
         return FAIL("sffn_select: %lld units in groups of %lld", (long long)last(c), (long long)b);
     *out = rows(g, c->shape.stream, 2, last(c) / b, 0);
     *dt = XF_I32;
+    return true;
+}
+
+static bool slot_ok(const XfNode *x, int slot) { return slot >= 0 && slot < x->n_in; }
+
+/* x[rows, in]; each segment's W [cols, in] (and W2), vectors of cols, the
+ * residual [rows, cols]; output [rows, sum of cols]. */
+bool shape_fused(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
+{
+    XfNode *f = &g->nodes[id], *x = IN(0);
+    const XfFuse *fu = f->attr.fuse;
+    if (!fu || fu->n_seg < 1 || fu->n_seg > XF_FUSE_MAX_SEG || x->dtype != XF_F32 ||
+        x->shape.rank != 2 || !x->shape.stream)
+        return FAIL("fused group without segments or input rows");
+    int64_t in = x->shape.dim[1], total = 0;
+    uint32_t out_rows = x->shape.stream;
+    const XfNode *route = NULL;
+    if (fu->route >= 0) {       /* MoE: rows are the table's assignments */
+        route = slot_ok(f, fu->route) ? IN(fu->route) : NULL;
+        if (!route || route->dtype != XF_ROUTE)
+            return FAIL("fused expert products expect a routing table");
+        out_rows = ir_stream_of_def(g, f->in[fu->route]);
+        if (x->shape.stream != (fu->gathered ? route->shape.stream : out_rows))
+            return FAIL("fused expert products expect %s rows", fu->gathered ? "token" : "assignment");
+    }
+    if (fu->norm != XF_NORM_NONE &&
+        (!slot_ok(f, fu->norm_w) || IN(fu->norm_w)->shape.dim[0] != in ||
+         (fu->norm == XF_NORM_LAYER && (!slot_ok(f, fu->norm_b) || IN(fu->norm_b)->shape.dim[0] != in))))
+        return FAIL("fused norm prologue expects weights of %lld", (long long)in);
+    for (int s = 0; s < fu->n_seg; s++) {
+        const XfFuseSeg *sg = &fu->seg[s];
+        const XfShape *ws = slot_ok(f, sg->w) ? &IN(sg->w)->shape : NULL;
+        int e = route ? 1 : 0;      /* W [experts, cols, in] for expert products */
+        if (!ws || ws->rank != 2 + e || ws->dim[e] != sg->cols || ws->dim[e + 1] != in ||
+            (route && ws->dim[0] != route->attr.experts) || sg->offset != total ||
+            (sg->glu && (!slot_ok(f, sg->w2) || !ir_shape_equal(&IN(sg->w)->shape, &IN(sg->w2)->shape))) ||
+            (sg->bias >= 0 && (!slot_ok(f, sg->bias) || IN(sg->bias)->shape.dim[0] != sg->cols)) ||
+            (sg->bias2 >= 0 && (!slot_ok(f, sg->bias2) || IN(sg->bias2)->shape.dim[0] != sg->cols)) ||
+            (sg->rope_pos >= 0 && (!slot_ok(f, sg->rope_pos) || !same_rows(x, IN(sg->rope_pos)) ||
+                                   sg->rope_heads * sg->rope_head_dim != sg->cols ||
+                                   sg->rope_head_dim % 2)) ||
+            (sg->res >= 0 && (!slot_ok(f, sg->res) || !same_rows(x, IN(sg->res)) ||
+                              IN(sg->res)->shape.rank != 2 || last(IN(sg->res)) != sg->cols)))
+            return FAIL("fused segment %d operands do not match", s);
+        total += sg->cols;
+    }
+    *out = rows(g, (int)out_rows, 2, total, 0);
+    *dt = XF_F32;
+    return true;
+}
+
+bool shape_part(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size_t n)
+{
+    XfNode *p = &g->nodes[id], *f = IN(0);
+    const XfFuse *fu = f->attr.fuse;
+    if (f->op != XF_OP_FUSED || !fu || p->attr.part < 0 || p->attr.part >= fu->n_seg)
+        return FAIL("part expects a segment of a fused group");
+    *out = rows(g, f->shape.stream, 2, fu->seg[p->attr.part].cols, 0);
+    *dt = XF_F32;
     return true;
 }
 

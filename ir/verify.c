@@ -12,8 +12,6 @@ bool ir_verify(XfGraph *g, FILE *err)
     int n_out = 0;
     for (XfId id = 1; id <= g->n_nodes; id++) {
         XfNode *n = &g->nodes[id];
-        if (n->flags & XF_NODE_DEAD)
-            continue;
         if (n->op >= XF_OP_COUNT) {
             fprintf(err, "ir verify: t%u: bad op %d\n", id, (int)n->op);
             ok = false;
@@ -27,9 +25,6 @@ bool ir_verify(XfGraph *g, FILE *err)
             XfId in = n->in[i];
             if (in == 0 || in >= id) {
                 BAD("input %d is t%u, which does not precede it", i, in);
-                inputs_ok = false;
-            } else if (g->nodes[in].flags & XF_NODE_DEAD) {
-                BAD("input %d is dead node t%u", i, in);
                 inputs_ok = false;
             }
         }

@@ -130,7 +130,7 @@ bool ir_weights_init(const XfGraph *g, const char *path, uint64_t seed, char *er
     WeightRef *ws = xf_xmalloc(((size_t)g->n_nodes + 1) * sizeof *ws);
     size_t count = 0;
     for (XfId id = 1; id <= g->n_nodes; id++)
-        if (g->nodes[id].op == XF_OP_WEIGHT && !(g->nodes[id].flags & XF_NODE_DEAD))
+        if (g->nodes[id].op == XF_OP_WEIGHT)
             ws[count++] = (WeightRef){g->nodes[id].attr.name, id};
     qsort(ws, count, sizeof *ws, by_name);
     XfId *ids = xf_xmalloc((count ? count : 1) * sizeof *ids);

@@ -14,7 +14,7 @@ bool pass_dce(XfGraph *g, XfPassCtx *cx)
     bool *live = xf_arena_alloc(cx->scratch, (n + 1) * sizeof *live);
     XfId *remap = xf_arena_alloc(cx->scratch, (n + 1) * sizeof *remap);
     for (XfId id = 1; id <= n; id++)
-        if (g->nodes[id].flags & XF_NODE_OUTPUT && !(g->nodes[id].flags & XF_NODE_DEAD))
+        if (g->nodes[id].flags & XF_NODE_OUTPUT)
             live[id] = true;
     for (XfId id = n; id >= 1; id--) {
         if (!live[id])

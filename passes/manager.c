@@ -8,8 +8,10 @@
 const XfPassInfo xf_passes[] = {
     {"shape",     pass_shape,     "re-infer and check every shape from the op table's rules"},
     {"topk-plan", pass_topk_plan, "static bounds for every MoD k and MoE assignment count"},
+    {"fuse",      pass_fuse,      "fused groups: norm prologues, sibling projections, epilogues"},
     {"dce",       pass_dce,       "drop nodes the logits do not depend on; renumber"},
     {"memplan",   pass_memplan,   "one activation arena, offsets by liveness"},
+    {"sched",     pass_sched,     "barriers between kernels only where a dependency needs one"},
     {"stats",     pass_stats,     "parameters and FLOPs per token, per block"},
 };
 const int xf_n_passes = (int)(sizeof xf_passes / sizeof xf_passes[0]);

@@ -2,10 +2,11 @@
  *
  * Entry: shapes at their planned bounds (after topk-plan).  Exit: plan.offset
  * and plan.size give each buffer's bytes in the arena (-1: not in it: weights
- * are mmapped, tokens and logits are the caller's), plan.arena_bytes the peak.
+ * are mmapped, tokens and logits are the caller's, an alias views its
+ * input's buffer), plan.arena_bytes the peak.
  * Idea: walk nodes in execution order; a buffer lives from its definition to
- * its last use; it takes the lowest 64-byte-aligned gap that overlaps no
- * buffer live at that point.  An output never shares bytes with its own
+ * its last use (a use of an alias is a use of the buffer it views); it takes
+ * the lowest 64-byte-aligned gap that overlaps no buffer live at that point.  An output never shares bytes with its own
  * inputs, because inputs are released only after the output is placed. */
 #include <stdlib.h>
 
@@ -16,7 +17,7 @@
 static bool in_arena(const XfGraph *g, XfId id)
 {
     const XfNode *x = &g->nodes[id];
-    return x->op != XF_OP_WEIGHT && x->op != XF_OP_TOKENS && !(x->flags & XF_NODE_OUTPUT);
+    return xf_op_info[x->op].mem == XF_MEM_ARENA && !(x->flags & XF_NODE_OUTPUT);
 }
 
 /* The arena's bytes do not fit in int64 once id's buffer is placed. */
@@ -41,7 +42,7 @@ bool pass_memplan(XfGraph *g, XfPassCtx *cx)
     for (XfId id = 1; id <= n; id++) {
         last[id] = id;
         for (int i = 0; i < g->nodes[id].n_in; i++)
-            last[g->nodes[id].in[i]] = id;
+            last[ir_buffer_of(g, g->nodes[id].in[i])] = id;
     }
     XfId *live = xf_arena_alloc(cx->scratch, (n + 1) * sizeof *live);   /* sorted by offset */
     uint32_t n_live = 0;

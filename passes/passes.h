@@ -12,8 +12,19 @@ typedef struct {
     double params_active;       /* of which one token touches on average */
 } XfCost;
 
+/* The work of one call of the generated code (pass stats, after sched). */
+typedef struct {
+    double kernels;             /* runtime kernel calls */
+    double regions;             /* OpenMP parallel regions opened */
+    double barriers;            /* points where all threads meet (the region's end included) */
+    double bytes_written;       /* activation bytes kernels write (no weights, no KV cache) */
+    double bytes_read;          /* activation bytes kernels read, each operand once per call */
+} XfWork;
+
 typedef struct {
     XfCost  total;
+    XfWork  forward;            /* one full-context forward (T = context) */
+    XfWork  decode;             /* one decode step (a MoD instance counted as entered) */
     XfCost *block;              /* [n_blocks] (heap) */
     int     n_blocks;
     XfCost  outside;            /* embeddings, final norm, lm_head */
@@ -26,6 +37,7 @@ typedef struct {
     const char *dump_after;     /* comma-separated pass names, or "all"; NULL for none */
     FILE       *dump_out;
     bool        verify;         /* run ir_verify after each pass */
+    bool        no_fuse;        /* pass fuse leaves the graph as it is (--no-fuse) */
     XfStats     stats;
 } XfPassCtx;
 
@@ -50,10 +62,14 @@ void pass_error(XfPassCtx *cx, const XfGraph *g, XfLoc loc, const char *fmt, ...
 /* ---- one file each -------------------------------------------------------- */
 bool pass_shape(XfGraph *g, XfPassCtx *cx);      /* shape.c */
 bool pass_topk_plan(XfGraph *g, XfPassCtx *cx);  /* topk_plan.c */
+bool pass_fuse(XfGraph *g, XfPassCtx *cx);       /* fuse.c */
 bool pass_dce(XfGraph *g, XfPassCtx *cx);        /* dce.c */
 bool pass_memplan(XfGraph *g, XfPassCtx *cx);    /* memplan.c */
+bool pass_sched(XfGraph *g, XfPassCtx *cx);      /* sched.c */
 bool pass_stats(XfGraph *g, XfPassCtx *cx);      /* stats.c */
 
+/* stats.c: FLOPs per output row of one node (the flops column of ops.def) */
+double pass_stats_node_flops(const XfGraph *g, const XfNode *x, bool dense);
 /* stats.c: prints the table that `xfc --stats` shows */
 void pass_stats_print(const XfGraph *g, const XfStats *st, FILE *out);
 

@@ -9,8 +9,6 @@ bool pass_shape(XfGraph *g, XfPassCtx *cx)
     bool ok = true;
     for (XfId id = 1; id <= g->n_nodes; id++) {
         XfNode *n = &g->nodes[id];
-        if (n->flags & XF_NODE_DEAD)
-            continue;
         char err[256];
         if (!ir_shape_infer_node(g, id, err, sizeof err)) {
             pass_error(cx, g, n->loc, "shapes do not fit here (%s): %s", xf_op_info[n->op].name,

@@ -54,52 +54,160 @@ static double avg_keys(int64_t T_, const XfAttrs *a)
     return sum / T;
 }
 
-static double flops_per_row(const XfGraph *g, const XfNode *x, bool dense)
+/* ---- FLOPs per output row and weight shares (the flops and share columns of
+ * ops.def).  `dense`: as if nothing were routed. */
+typedef double FlopsFn(const XfGraph *g, const XfNode *x, bool dense);
+typedef double ShareFn(const XfGraph *g, const XfNode *x, int i);
+
+static int64_t last_dim(const XfNode *x) { return x->shape.dim[x->shape.rank - 1]; }
+
+static double flops_zero(const XfGraph *g, const XfNode *x, bool dense)
 {
-    const XfNode *in0 = x->n_in ? &g->nodes[x->in[0]] : NULL;
-    int64_t last = x->shape.dim[x->shape.rank - 1];
-    switch (x->op) {
-    case XF_OP_TOKENS: case XF_OP_POSITIONS: case XF_OP_WEIGHT: case XF_OP_EMBED:
-    case XF_OP_GATHER: case XF_OP_MOE_GATHER: case XF_OP_MOD_SELECT:
-        return 0;
-    case XF_OP_LINEAR:
-    case XF_OP_GROUPED_LINEAR:
-        return 2.0 * (double)in0->shape.dim[1] * (double)last;
-    case XF_OP_ATTENTION: {
-        int s = x->shape.stream;
-        int64_t T = dense ? g->context : ir_stream_bound(g, s);
-        return 4.0 * (double)x->attr.heads * (double)x->attr.head_dim * avg_keys(T, &x->attr);
-    }
-    case XF_OP_MOE_ROUTE:
-        return 3.0 * (double)x->attr.experts;
-    case XF_OP_SFFN_APPLY: {
-        int64_t h = g->nodes[x->in[2]].shape.dim[0], d = g->nodes[x->in[2]].shape.dim[1];
-        int64_t M = g->nodes[x->in[1]].shape.dim[1];
-        return dense ? 4.0 * (double)h * (double)d : 4.0 * (double)M * (double)d;
-    }
-    case XF_OP_RMSNORM: return 3.0 * (double)last;
-    case XF_OP_LAYERNORM: return 5.0 * (double)last;
-    default:
-        return (double)last;
-    }
+    (void)g, (void)x, (void)dense;
+    return 0;
 }
 
-/* share of weight input i of x that one row of x reads */
-static double weight_share(const XfGraph *g, const XfNode *x, int i)
+static double flops_elementwise(const XfGraph *g, const XfNode *x, bool dense)
+{
+    (void)g, (void)dense;
+    return (double)last_dim(x);
+}
+
+static double flops_rmsnorm(const XfGraph *g, const XfNode *x, bool dense)
+{
+    (void)g, (void)dense;
+    return 3.0 * (double)last_dim(x);
+}
+
+static double flops_layernorm(const XfGraph *g, const XfNode *x, bool dense)
+{
+    (void)g, (void)dense;
+    return 5.0 * (double)last_dim(x);
+}
+
+static double flops_matmul(const XfGraph *g, const XfNode *x, bool dense)
+{
+    (void)dense;
+    return 2.0 * (double)g->nodes[x->in[0]].shape.dim[1] * (double)last_dim(x);
+}
+
+static double flops_attention(const XfGraph *g, const XfNode *x, bool dense)
+{
+    int64_t T = dense ? g->context : ir_stream_bound(g, x->shape.stream);
+    return 4.0 * (double)x->attr.heads * (double)x->attr.head_dim * avg_keys(T, &x->attr);
+}
+
+static double flops_moe_route(const XfGraph *g, const XfNode *x, bool dense)
+{
+    (void)g, (void)dense;
+    return 3.0 * (double)x->attr.experts;
+}
+
+static double flops_sffn_apply(const XfGraph *g, const XfNode *x, bool dense)
+{
+    int64_t h = g->nodes[x->in[2]].shape.dim[0], d = g->nodes[x->in[2]].shape.dim[1];
+    int64_t M = g->nodes[x->in[1]].shape.dim[1];
+    return dense ? 4.0 * (double)h * (double)d : 4.0 * (double)M * (double)d;
+}
+
+/* the members' sum, recorded by pass fuse */
+static double flops_fused(const XfGraph *g, const XfNode *x, bool dense)
+{
+    (void)g;
+    return dense ? x->attr.fuse->flops_dense : x->attr.fuse->flops;
+}
+
+static double share_all(const XfGraph *g, const XfNode *x, int i)
+{
+    (void)g, (void)x, (void)i;
+    return 1.0;
+}
+
+/* one row of the weight's first dimension: an embedding row, one expert */
+static double share_row(const XfGraph *g, const XfNode *x, int i)
+{
+    return 1.0 / (double)g->nodes[x->in[i]].shape.dim[0];
+}
+
+/* M of the hidden units, except the output bias */
+static double share_sffn(const XfGraph *g, const XfNode *x, int i)
+{
+    if (i == 5)
+        return 1.0;
+    return (double)g->nodes[x->in[1]].shape.dim[1] / (double)g->nodes[x->in[2]].shape.dim[0];
+}
+
+/* a fused group: one expert's rows of an expert stack, all of the others */
+static double share_fused(const XfGraph *g, const XfNode *x, int i)
 {
     const XfNode *w = &g->nodes[x->in[i]];
-    switch (x->op) {
-    case XF_OP_EMBED:
-        return 1.0 / (double)w->shape.dim[0];
-    case XF_OP_GROUPED_LINEAR:
-        return 1.0 / (double)w->shape.dim[0];
-    case XF_OP_SFFN_APPLY:
-        if (i == 5)
-            return 1.0;
-        return (double)g->nodes[x->in[1]].shape.dim[1] / (double)g->nodes[x->in[2]].shape.dim[0];
-    default:
+    return w->shape.rank == 3 ? 1.0 / (double)w->shape.dim[0] : 1.0;
+}
+
+static FlopsFn *const flops_fn[XF_OP_COUNT] = {
+#define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem, calls, syncs) \
+    [XF_OP_##e] = flops,
+#include "../ir/ops.def"
+#undef XF_OP
+};
+
+static ShareFn *const share_fn[XF_OP_COUNT] = {
+#define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem, calls, syncs) \
+    [XF_OP_##e] = share,
+#include "../ir/ops.def"
+#undef XF_OP
+};
+
+double pass_stats_node_flops(const XfGraph *g, const XfNode *x, bool dense)
+{
+    return flops_fn[x->op](g, x, dense);
+}
+
+/* Rows of stream s in one call: a full-context forward, or a decode step
+ * (one token; a MoD instance entered; top_k assignments per token). */
+static double call_rows(const XfGraph *g, uint32_t s, bool decode)
+{
+    if (!decode || s == 0)
+        return s ? (double)ir_stream_bound(g, (int)s) : 1.0;
+    const XfStream *st = &g->streams[s];
+    if (st->kind == XF_STREAM_TOKENS)
         return 1.0;
+    double parent = call_rows(g, st->parent, true);
+    return st->kind == XF_STREAM_MOE ? parent * (double)st->top_k : parent;
+}
+
+/* bytes of id's value in one call */
+static double call_bytes(const XfGraph *g, XfId id, bool decode)
+{
+    const XfNode *x = &g->nodes[id];
+    if (x->dtype == XF_ROUTE) {     /* the table of XFRT_ROUTE_BYTES, at the call's rows */
+        double rows = call_rows(g, x->shape.stream, decode), E = (double)x->attr.experts;
+        return 4.0 * (E + 1 + 3.0 * rows * (double)x->attr.top_k + rows * E);
     }
+    double per_row = (double)ir_shape_elems(&x->shape);
+    if (!x->shape.stream)
+        return 4.0 * per_row;
+    per_row /= (double)x->shape.dim[0];
+    return 4.0 * per_row * call_rows(g, x->shape.stream, decode);
+}
+
+static XfWork call_work(const XfGraph *g, bool decode)
+{
+    XfWork w = {.regions = 1, .barriers = 1};
+    for (XfId id = 1; id <= g->n_nodes; id++) {
+        const XfNode *x = &g->nodes[id];
+        const XfOpInfo *info = &xf_op_info[x->op];
+        if (!info->calls)
+            continue;
+        w.kernels += info->calls;
+        w.barriers += info->syncs + ((x->flags & XF_NODE_BARRIER) ? 1 : 0);
+        if (info->mem == XF_MEM_ARENA)
+            w.bytes_written += call_bytes(g, id, decode);
+        for (int i = 0; i < x->n_in; i++)
+            if (g->nodes[x->in[i]].op != XF_OP_WEIGHT)
+                w.bytes_read += call_bytes(g, x->in[i], decode);
+    }
+    return w;
 }
 
 bool pass_stats(XfGraph *g, XfPassCtx *cx)
@@ -117,16 +225,15 @@ bool pass_stats(XfGraph *g, XfPassCtx *cx)
     double *share = xf_arena_alloc(cx->scratch, (g->n_nodes + 1) * sizeof *share);
     for (XfId id = 1; id <= g->n_nodes; id++) {
         const XfNode *x = &g->nodes[id];
-        if (x->flags & XF_NODE_DEAD)
-            continue;
         XfCost *c = x->block >= 0 ? &st->block[x->block] : &st->outside;
-        c->flops += flops_per_row(g, x, false) * rate(g, x->shape.stream, false);
-        c->flops_dense += flops_per_row(g, x, true) * rate(g, x->shape.stream, true);
+        c->flops += flops_fn[x->op](g, x, false) * rate(g, x->shape.stream, false);
+        c->flops_dense += flops_fn[x->op](g, x, true) * rate(g, x->shape.stream, true);
         for (int i = 0; i < x->n_in; i++) {
             if (g->nodes[x->in[i]].op != XF_OP_WEIGHT)
                 continue;
-            double r = rate(g, x->shape.stream, false), s = weight_share(g, x, i);
-            if (x->op == XF_OP_GROUPED_LINEAR)   /* rate counts assignments: top_k of experts */
+            double r = rate(g, x->shape.stream, false), s = share_fn[x->op](g, x, i);
+            if (x->op == XF_OP_GROUPED_LINEAR ||    /* rate counts assignments: top_k of experts */
+                (x->op == XF_OP_FUSED && x->attr.fuse->route >= 0))
                 s *= r, r = 1.0;
             s *= r < 1.0 ? r : 1.0;
             if (s > 1.0)
@@ -137,13 +244,15 @@ bool pass_stats(XfGraph *g, XfPassCtx *cx)
     }
     for (XfId id = 1; id <= g->n_nodes; id++) {
         const XfNode *w = &g->nodes[id];
-        if (w->op != XF_OP_WEIGHT || (w->flags & XF_NODE_DEAD))
+        if (w->op != XF_OP_WEIGHT)
             continue;
         XfCost *c = w->block >= 0 ? &st->block[w->block] : &st->outside;
         double e = (double)ir_shape_elems(&w->shape);
         c->params += e;
         c->params_active += e * share[id];
     }
+    st->forward = call_work(g, false);
+    st->decode = call_work(g, true);
     st->total = st->outside;
     for (int b = 0; b < nb; b++) {
         st->total.flops += st->block[b].flops;
@@ -176,4 +285,13 @@ void pass_stats_print(const XfGraph *g, const XfStats *st, FILE *out)
     if (g->plan.done)
         fprintf(out, "memory: activation arena %lld bytes (peak), KV caches %lld bytes\n",
                 (long long)g->plan.arena_bytes, (long long)g->plan.kv_bytes);
+    fprintf(out, "%-22s %8s %8s %9s %16s %16s\n", "work per call", "kernels", "regions", "barriers",
+            "act. bytes wr.", "act. bytes rd.");
+    const XfWork *w[2] = {&st->forward, &st->decode};
+    char name[2][40];
+    snprintf(name[0], sizeof name[0], "forward (T=%lld)", (long long)g->context);
+    snprintf(name[1], sizeof name[1], "%s", g->has_decode ? "decode step" : "decode step (none)");
+    for (int i = 0; i < (g->has_decode ? 2 : 1); i++)
+        fprintf(out, "%-22s %8.0f %8.0f %9.0f %16.0f %16.0f\n", name[i], w[i]->kernels, w[i]->regions,
+                w[i]->barriers, w[i]->bytes_written, w[i]->bytes_read);
 }

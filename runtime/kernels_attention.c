@@ -22,13 +22,14 @@
 
 XFRT_API void xfrt_kv_append(XfrtKV *c, const float *k, const float *v, const int32_t *pos, int n)
 {
-    if (n <= 0)
-        return;
-    size_t row = (size_t)c->kv_dim;
-    memcpy(c->k + (size_t)c->len * row, k, (size_t)n * row * sizeof(float));
-    memcpy(c->v + (size_t)c->len * row, v, (size_t)n * row * sizeof(float));
-    memcpy(c->pos + c->len, pos, (size_t)n * sizeof(int32_t));
-    c->len += n;
+    if (n > 0 && xfrt_lead()) {
+        size_t row = (size_t)c->kv_dim;
+        memcpy(c->k + (size_t)c->len * row, k, (size_t)n * row * sizeof(float));
+        memcpy(c->v + (size_t)c->len * row, v, (size_t)n * row * sizeof(float));
+        memcpy(c->pos + c->len, pos, (size_t)n * sizeof(int32_t));
+        c->len += n;
+    }
+    XFRT_BARRIER();     /* every thread attends over the new entries */
 }
 
 /* Keys scored per step, and query heads of one KV group handled together
@@ -110,8 +111,9 @@ XFRT_API void xfrt_attention(float *y, const float *q, const XfrtKV *c, const in
     long items = (long)n * n_kv;
     size_t width = (size_t)heads * head_dim;
     /* about 4 flops per (query head, key, lane): q.k, then p * v into y */
-    XFRT_PARALLEL_FOR_INTERLEAVED_IF(4.0 * n * heads * c->len * head_dim)
-    for (long it = 0; it < items; it++) {
+    long xfrt_first, xfrt_step;
+    xfrt_stride((long)(items), 4.0 * n * heads * c->len * head_dim, &xfrt_first, &xfrt_step);
+    for (long it = (long)xfrt_first; it < (items); it += (long)xfrt_step) {
         int i = (int)(it / n_kv), g = (int)(it % n_kv);
         int h1 = (g + 1) * group < heads ? (g + 1) * group : heads;
         for (int h0 = g * group; h0 < h1; h0 += XFRT_ATT_HEADS) {

@@ -14,16 +14,17 @@
 
 XFRT_API void xfrt_embed(float *y, const float *table, const int32_t *idx, int n, int dim)
 {
-    XFRT_PARALLEL_FOR_IF((double)n * dim)
-    for (int i = 0; i < n; i++)
+    long xfrt_lo, xfrt_hi;
+    xfrt_split((long)(n), (double)n * dim, &xfrt_lo, &xfrt_hi);
+    for (int i = (int)xfrt_lo; i < (int)xfrt_hi; i++)
         memcpy(y + (size_t)i * dim, table + (size_t)idx[i] * dim, (size_t)dim * sizeof *y);
 }
 
 /* Element-wise loops run in chunks of this many elements, one chunk per
- * iteration (whether they run in parallel is XFRT_PARALLEL_FOR_IF's call). */
+ * iteration (whether they are shared among threads is xfrt_split's call). */
 #define XFRT_CHUNK 4096
 
-/* Rough flops per element, for the XFRT_PARALLEL_FOR_IF estimates. */
+/* Rough flops per element, for the xfrt_split work estimates. */
 #define XFRT_COST_NORM 4        /* a double-precision running sum, then a scale */
 #define XFRT_COST_ACT 16        /* expf / erff / tanhf */
 #define XFRT_COST_ROPE 8        /* per element; pow, cos, sin per pair */
@@ -37,53 +38,84 @@ static inline void xfrt_add_chunk(float *y, const float *a, const float *b, size
 XFRT_API void xfrt_add(float *y, const float *a, const float *b, size_t count)
 {
     size_t chunks = (count + XFRT_CHUNK - 1) / XFRT_CHUNK;
-    XFRT_PARALLEL_FOR_IF((double)count)
-    for (size_t c = 0; c < chunks; c++)
+    long xfrt_lo, xfrt_hi;
+    xfrt_split((long)(chunks), (double)count, &xfrt_lo, &xfrt_hi);
+    for (size_t c = (size_t)xfrt_lo; c < (size_t)xfrt_hi; c++)
         xfrt_add_chunk(y, a, b, c * XFRT_CHUNK, c + 1 < chunks ? (c + 1) * XFRT_CHUNK : count);
 }
 
 XFRT_API void xfrt_add_bias(float *y, const float *x, const float *b, int n, int dim)
 {
-    XFRT_PARALLEL_FOR_IF((double)n * dim)
-    for (int i = 0; i < n; i++)
+    long xfrt_lo, xfrt_hi;
+    xfrt_split((long)(n), (double)n * dim, &xfrt_lo, &xfrt_hi);
+    for (int i = (int)xfrt_lo; i < (int)xfrt_hi; i++)
         for (int d = 0; d < dim; d++)
             y[(size_t)i * dim + d] = x[(size_t)i * dim + d] + b[d];
 }
 
-/* Norm statistics are accumulated in double, in index order. */
-XFRT_API void xfrt_rmsnorm(float *y, const float *x, const float *w, int n, int dim, float eps)
+/* One row of each norm, in two steps: the statistics (accumulated in double,
+ * in index order), then the scaling.  The fused product's prologue computes
+ * the statistics once per row and scales while it reads the row, with the
+ * same functions, so a normalized row has the same bits wherever it is made. */
+static inline void xfrt_norm_stats(const float *xr, int dim, float eps, int layer, float *mean,
+                                   float *inv)
 {
-    XFRT_PARALLEL_FOR_IF((double)n * dim * XFRT_COST_NORM)
-    for (int i = 0; i < n; i++) {
-        const float *xr = x + (size_t)i * dim;
-        float *yr = y + (size_t)i * dim;
-        double ss = 0;
+    double sum = 0, ss = 0, m = 0;
+    if (layer) {
+        for (int d = 0; d < dim; d++)
+            sum += xr[d];
+        m = sum / (dim > 0 ? dim : 1);
+        for (int d = 0; d < dim; d++)
+            ss += ((double)xr[d] - m) * ((double)xr[d] - m);
+    } else {
         for (int d = 0; d < dim; d++)
             ss += (double)xr[d] * xr[d];
-        float inv = (float)(1.0 / sqrt(ss / (dim > 0 ? dim : 1) + (double)eps));
+    }
+    *inv = (float)(1.0 / sqrt(ss / (dim > 0 ? dim : 1) + (double)eps));
+    *mean = (float)m;
+}
+
+static inline void xfrt_norm_apply(float *yr, const float *xr, const float *w, const float *b,
+                                   int dim, float mean, float inv)
+{
+    if (b)
+        for (int d = 0; d < dim; d++)
+            yr[d] = (xr[d] - mean) * inv * w[d] + b[d];
+    else
         for (int d = 0; d < dim; d++)
             yr[d] = xr[d] * inv * w[d];
-    }
+}
+
+static inline void xfrt_rmsnorm_row(float *yr, const float *xr, const float *w, int dim, float eps)
+{
+    float m, inv;
+    xfrt_norm_stats(xr, dim, eps, 0, &m, &inv);
+    xfrt_norm_apply(yr, xr, w, NULL, dim, m, inv);
+}
+
+static inline void xfrt_layernorm_row(float *yr, const float *xr, const float *w, const float *b,
+                                      int dim, float eps)
+{
+    float m, inv;
+    xfrt_norm_stats(xr, dim, eps, 1, &m, &inv);
+    xfrt_norm_apply(yr, xr, w, b, dim, m, inv);
+}
+
+XFRT_API void xfrt_rmsnorm(float *y, const float *x, const float *w, int n, int dim, float eps)
+{
+    long xfrt_lo, xfrt_hi;
+    xfrt_split((long)(n), (double)n * dim * XFRT_COST_NORM, &xfrt_lo, &xfrt_hi);
+    for (int i = (int)xfrt_lo; i < (int)xfrt_hi; i++)
+        xfrt_rmsnorm_row(y + (size_t)i * dim, x + (size_t)i * dim, w, dim, eps);
 }
 
 XFRT_API void xfrt_layernorm(float *y, const float *x, const float *w, const float *b, int n,
                              int dim, float eps)
 {
-    XFRT_PARALLEL_FOR_IF((double)n * dim * 2 * XFRT_COST_NORM)
-    for (int i = 0; i < n; i++) {
-        const float *xr = x + (size_t)i * dim;
-        float *yr = y + (size_t)i * dim;
-        double sum = 0, ss = 0;
-        for (int d = 0; d < dim; d++)
-            sum += xr[d];
-        double mean = sum / (dim > 0 ? dim : 1);
-        for (int d = 0; d < dim; d++)
-            ss += ((double)xr[d] - mean) * ((double)xr[d] - mean);
-        float inv = (float)(1.0 / sqrt(ss / (dim > 0 ? dim : 1) + (double)eps));
-        float m = (float)mean;
-        for (int d = 0; d < dim; d++)
-            yr[d] = (xr[d] - m) * inv * w[d] + b[d];
-    }
+    long xfrt_lo, xfrt_hi;
+    xfrt_split((long)(n), (double)n * dim * 2 * XFRT_COST_NORM, &xfrt_lo, &xfrt_hi);
+    for (int i = (int)xfrt_lo; i < (int)xfrt_hi; i++)
+        xfrt_layernorm_row(y + (size_t)i * dim, x + (size_t)i * dim, w, b, dim, eps);
 }
 
 /* ---- linear ---------------------------------------------------------------
@@ -191,10 +223,9 @@ static inline int xfrt_linear_cols(int in, int out)
     return cols < out ? (int)cols : (out > 0 ? out : 1);
 }
 
-XFRT_API void xfrt_linear(float *y, const float *x, const float *W, int n, int in, int out)
+/* The blocking of an [n, in] x [out, in]^T product: rows x cols per item. */
+static inline void xfrt_linear_blocking(int n, int in, int out, int *rows_out, int *cols_out)
 {
-    if (n <= 0 || out <= 0)
-        return;
     int cols = xfrt_linear_cols(in, out);
     int rows = XFRT_ROW_BLOCK;
     if (n < XFRT_TILE_R) {
@@ -212,12 +243,23 @@ XFRT_API void xfrt_linear(float *y, const float *x, const float *W, int n, int i
         else
             break;
     }
+    *rows_out = rows;
+    *cols_out = cols;
+}
+
+XFRT_API void xfrt_linear(float *y, const float *x, const float *W, int n, int in, int out)
+{
+    if (n <= 0 || out <= 0)
+        return;
+    int rows, cols;
+    xfrt_linear_blocking(n, in, out, &rows, &cols);
     int n_cb = (out + cols - 1) / cols, n_rb = (n + rows - 1) / rows;
     long items = (long)n_cb * n_rb;
     /* 2 flops per multiply-add; a matrix-vector product over a big W stays
      * parallel (it is bound by memory bandwidth, which two cores share well) */
-    XFRT_PARALLEL_FOR_IF(2.0 * n * in * out)
-    for (long it = 0; it < items; it++) {
+    long xfrt_lo, xfrt_hi;
+    xfrt_split((long)(items), 2.0 * n * in * out, &xfrt_lo, &xfrt_hi);
+    for (long it = (long)xfrt_lo; it < (long)xfrt_hi; it++) {
         int cb = (int)(it / n_rb), rb = (int)(it % n_rb);
         int c1 = (cb + 1) * cols < out ? (cb + 1) * cols : out;
         int r1 = (rb + 1) * rows < n ? (rb + 1) * rows : n;
@@ -257,8 +299,9 @@ static inline void xfrt_act_chunk(float *y, const float *x, const float *b, size
 static inline void xfrt_act_all(float *y, const float *x, const float *b, size_t count, int act)
 {
     size_t chunks = (count + XFRT_CHUNK - 1) / XFRT_CHUNK;
-    XFRT_PARALLEL_FOR_IF((double)count * XFRT_COST_ACT)
-    for (size_t c = 0; c < chunks; c++)
+    long xfrt_lo, xfrt_hi;
+    xfrt_split((long)(chunks), (double)count * XFRT_COST_ACT, &xfrt_lo, &xfrt_hi);
+    for (size_t c = (size_t)xfrt_lo; c < (size_t)xfrt_hi; c++)
         xfrt_act_chunk(y, x, b, c * XFRT_CHUNK, c + 1 < chunks ? (c + 1) * XFRT_CHUNK : count, act);
 }
 
@@ -272,14 +315,238 @@ XFRT_API void xfrt_glu(float *y, const float *a, const float *b, size_t count, i
     xfrt_act_all(y, a, b, count, act);
 }
 
+/* ---- the fused product ------------------------------------------------------
+ * Items are (segment, column block, row block), in that order; an item runs
+ * its rows in bands: the band's rows are normalized into a stack buffer (the
+ * prologue; nothing is stored to the arena), xfrt_linear_block computes the
+ * band times the block's W rows into a small tile buffer (the same sums as
+ * xfrt_linear: lanes over the whole of `in`), and the epilogue turns the tile
+ * into the output while it is in L1.  The blocking depends only on n, in and
+ * the segments' widths, never on the thread count. */
+#define XFRT_FUSED_BLK (64 * XFRT_TILE_C)   /* widest column block */
+
+#define XFRT_ROPE_FREQS 256      /* head_dim / 2 up to this: frequencies computed once per call */
+#define XFRT_ROPE_CACHE 2048     /* (rows of a block) x head_dim / 2 up to this: cos, sin cached */
+
+/* One band's epilogue: rows [r, r + R) of the block at columns [c0, c0 + w).
+ * RoPE angles: rot (cos, sin of row i's pair j at rot[2 * (i * half + j)]) when
+ * given, else from freq (base^(-2j/head_dim)) when given, else computed. */
+static inline void xfrt_fused_epilogue(const XfrtLinearOut *o, float *blk, const float *blk2,
+                                       int r, int R, int c0, int w, const double *freq,
+                                       const double *rot)
+{
+    for (int i = 0; i < R; i++) {
+        float *a = blk + (size_t)i * XFRT_FUSED_BLK;
+        const float *b = blk2 ? blk2 + (size_t)i * XFRT_FUSED_BLK : NULL;
+        if (o->bias)
+            for (int j = 0; j < w; j++)
+                a[j] = a[j] + o->bias[c0 + j];
+        if (b) {
+            for (int j = 0; j < w; j++) {
+                float v = o->bias2 ? b[j] + o->bias2[c0 + j] : b[j];
+                a[j] = xfrt_act1(a[j], o->act) * v;
+            }
+        } else if (o->act >= 0) {
+            for (int j = 0; j < w; j++)
+                a[j] = xfrt_act1(a[j], o->act);
+        }
+        if (o->rope_pos) {     /* pairs (2i, 2i+1) of a head; c0 and w are even */
+            int hd = o->rope_head_dim;
+            double p = (double)o->rope_pos[r + i];
+            for (int j = 0; j < w; j += 2) {
+                int pair = (c0 + j) % hd / 2;
+                double cs, sn, x0 = a[j], x1 = a[j + 1];
+                if (rot) {
+                    cs = rot[2 * ((size_t)i * (hd / 2) + pair)];
+                    sn = rot[2 * ((size_t)i * (hd / 2) + pair) + 1];
+                } else {
+                    double theta = p * (freq ? freq[pair] : pow(o->rope_base, -2.0 * pair / hd));
+                    cs = cos(theta);
+                    sn = sin(theta);
+                }
+                a[j] = (float)(x0 * cs - x1 * sn);
+                a[j + 1] = (float)(x0 * sn + x1 * cs);
+            }
+        }
+        float *yr = o->y + (size_t)(r + i) * o->cols + c0;
+        if (o->res) {
+            const float *rr = o->res + (size_t)(r + i) * o->cols + c0;
+            for (int j = 0; j < w; j++)
+                yr[j] = rr[j] + a[j];
+        } else {
+            memcpy(yr, a, (size_t)w * sizeof *yr);
+        }
+    }
+}
+
+/* Column block width of a segment: even (RoPE pairs), at most XFRT_FUSED_BLK. */
+static inline int xfrt_fused_width(int w)
+{
+    if (w > XFRT_FUSED_BLK)
+        w = XFRT_FUSED_BLK;
+    w &= ~1;
+    return w < 2 ? 2 : w;
+}
+
+XFRT_API void xfrt_linear_fused_rows(const float *x, const int32_t *rowidx, int n, int in,
+                                     const XfrtNorm *norm, const XfrtLinearOut *out, int n_out)
+{
+    if (n <= 0 || n_out <= 0)
+        return;
+    int rows = XFRT_ROW_BLOCK, width[XFRT_FUSED_MAX_OUT];
+    for (int s = 0; s < n_out; s++)
+        width[s] = xfrt_fused_width(n < XFRT_TILE_R ? 16 * XFRT_TILE_C : xfrt_linear_cols(in, out[s].cols));
+    if (n < XFRT_TILE_R)
+        rows = n;
+    /* enough items to share among the team's threads, 16 each (any blocking
+     * gives the same bits, so it may depend on the thread count) */
+    int team_t, team_n;
+    xfrt_team(&team_t, &team_n);
+    long want = 16L * (team_n > 1 ? team_n : 1);
+    int prologue = norm && norm->kind != XFRT_NORM_NONE;
+    long items, per_rb;
+    int n_cb[XFRT_FUSED_MAX_OUT];
+    for (;;) {
+        per_rb = 0;
+        int widest = 0;
+        for (int s = 0; s < n_out; s++) {
+            n_cb[s] = (out[s].cols + width[s] - 1) / width[s];
+            per_rb += n_cb[s];
+            widest = width[s] > widest ? width[s] : widest;
+        }
+        items = per_rb * ((n + rows - 1) / rows);
+        if (items >= want)
+            break;
+        if (widest >= 8 * XFRT_TILE_C) {
+            for (int s = 0; s < n_out; s++)
+                if (width[s] == widest)
+                    width[s] = xfrt_fused_width(width[s] / 2);
+        } else if (rows >= 2 * XFRT_TILE_R) {
+            rows = rows / 2 / XFRT_TILE_R * XFRT_TILE_R;
+        } else {
+            break;
+        }
+    }
+    /* with a prologue or a gather, row blocks that xn holds whole */
+    while ((prologue || rowidx) && rows >= 2 * XFRT_TILE_R && (long)rows * in > XFRT_NORM_BUF)
+        rows = rows / 2 / XFRT_TILE_R * XFRT_TILE_R;
+    items = per_rb * ((n + rows - 1) / rows);
+    /* Rows are normalized (or gathered) into xn: the whole row block when it
+     * fits, so every item of the block reuses it; else a band at a time. */
+    int band = XFRT_TILE_R, whole = 0;
+    if (prologue || rowidx) {
+        if ((long)rows * in <= XFRT_NORM_BUF)
+            whole = 1;
+        else if (band * in > XFRT_NORM_BUF)
+            band = XFRT_NORM_BUF / (in > 0 ? in : 1) > 0 ? XFRT_NORM_BUF / in : 1;
+    }
+    double work = 0;
+    for (int s = 0; s < n_out; s++)
+        work += (out[s].W2 ? 4.0 : 2.0) * n * in * out[s].cols;
+    (void)work;
+    /* Items run row block by row block (then segment, then column block), so a
+     * thread's consecutive items share rows: the row statistics of a block
+     * are computed once per thread, and the band last read stays in xn. */
+    float xn[XFRT_NORM_BUF], mean[XFRT_ROW_BLOCK], inv[XFRT_ROW_BLOCK];
+    int stats_rb = -1, band_at = -1, freq_seg = -1, rot_rb = -1, rot_hd = 0;
+    double freq[XFRT_ROPE_FREQS];      /* RoPE: base^(-2i/head_dim), as xfrt_rope computes it */
+    double rot[2 * XFRT_ROPE_CACHE], rot_base = 0;    /* cos, sin per row of the block and pair */
+    const int32_t *rot_pos = NULL;
+    long xfrt_lo, xfrt_hi;
+    xfrt_split((long)(items), work, &xfrt_lo, &xfrt_hi);
+    for (long it = (long)xfrt_lo; it < (long)xfrt_hi; it++) {
+        float blk[XFRT_TILE_R * XFRT_FUSED_BLK], blk2[XFRT_TILE_R * XFRT_FUSED_BLK];
+        int rb = (int)(it / per_rb);
+        long rest = it % per_rb;
+        int s = 0;
+        while (rest >= n_cb[s])
+            rest -= n_cb[s++];
+        const XfrtLinearOut *o = &out[s];
+        int c0 = (int)rest * width[s], c1 = c0 + width[s] < o->cols ? c0 + width[s] : o->cols;
+        int r0 = rb * rows, r1 = r0 + rows < n ? r0 + rows : n;
+        if (prologue && stats_rb != rb)
+            for (int i = r0; i < r1; i++)
+                xfrt_norm_stats(rowidx ? x + (size_t)rowidx[i] * in : x + (size_t)i * in, in,
+                                norm->eps, norm->kind == XFRT_NORM_LAYER, &mean[i - r0], &inv[i - r0]);
+        if (whole && stats_rb != rb)      /* the row block, once per thread */
+            for (int i = r0; i < r1; i++) {
+                const float *xr = rowidx ? x + (size_t)rowidx[i] * in : x + (size_t)i * in;
+                float *yr = xn + (size_t)(i - r0) * in;
+                if (prologue)
+                    xfrt_norm_apply(yr, xr, norm->w, norm->kind == XFRT_NORM_LAYER ? norm->b : NULL, in,
+                                    mean[i - r0], inv[i - r0]);
+                else
+                    memcpy(yr, xr, (size_t)in * sizeof *yr);
+            }
+        stats_rb = rb;
+        for (int r = r0; r < r1; r += band) {
+            int R = r + band < r1 ? band : r1 - r;
+            const float *xb = x + (size_t)r * in;
+            if (whole) {
+                xb = xn + (size_t)(r - r0) * in;
+            } else if (prologue || rowidx) {
+                if (band_at != r)
+                    for (int i = 0; i < R; i++) {
+                        const float *xr = rowidx ? x + (size_t)rowidx[r + i] * in : xb + (size_t)i * in;
+                        float *yr = xn + (size_t)i * in;
+                        if (prologue)
+                            xfrt_norm_apply(yr, xr, norm->w, norm->kind == XFRT_NORM_LAYER ? norm->b : NULL,
+                                            in, mean[r + i - r0], inv[r + i - r0]);
+                        else
+                            memcpy(yr, xr, (size_t)in * sizeof *yr);
+                    }
+                band_at = r;
+                xb = xn;
+            }
+            xfrt_linear_block(blk, xb, o->W + (size_t)c0 * in, in, XFRT_FUSED_BLK, 0, R, 0, c1 - c0);
+            if (o->W2)
+                xfrt_linear_block(blk2, xb, o->W2 + (size_t)c0 * in, in, XFRT_FUSED_BLK, 0, R, 0,
+                                  c1 - c0);
+            const double *fq = NULL, *rt = NULL;
+            int half = o->rope_head_dim / 2;
+            if (o->rope_pos && half <= XFRT_ROPE_FREQS) {
+                if (freq_seg != s)
+                    for (int i = 0; i < half; i++)
+                        freq[i] = pow(o->rope_base, -2.0 * i / o->rope_head_dim);
+                freq_seg = s;
+                fq = freq;
+                /* the rotations of the whole row block, once per thread: the
+                 * segments of q and k share them */
+                if ((long)(r1 - r0) * half <= XFRT_ROPE_CACHE) {
+                    if (rot_rb != rb || rot_pos != o->rope_pos || rot_hd != o->rope_head_dim ||
+                        rot_base != o->rope_base) {
+                        for (int i = r0; i < r1; i++)
+                            for (int j = 0; j < half; j++) {
+                                double theta = (double)o->rope_pos[i] * freq[j];
+                                rot[2 * ((size_t)(i - r0) * half + j)] = cos(theta);
+                                rot[2 * ((size_t)(i - r0) * half + j) + 1] = sin(theta);
+                            }
+                        rot_rb = rb, rot_pos = o->rope_pos, rot_hd = o->rope_head_dim;
+                        rot_base = o->rope_base;
+                    }
+                    rt = rot + 2 * (size_t)(r - r0) * half;
+                }
+            }
+            xfrt_fused_epilogue(o, blk, o->W2 ? blk2 : NULL, r, R, c0, c1 - c0, fq, rt);
+        }
+    }
+}
+
+XFRT_API void xfrt_linear_fused(const float *x, int n, int in, const XfrtNorm *norm,
+                                const XfrtLinearOut *out, int n_out)
+{
+    xfrt_linear_fused_rows(x, NULL, n, in, norm, out, n_out);
+}
+
 /* ---- RoPE ----------------------------------------------------------------- */
 
 XFRT_API void xfrt_rope(float *y, const float *x, const int32_t *pos, int n, int heads,
                         int head_dim, double base)
 {
     int half = head_dim / 2, width = heads * head_dim;
-    XFRT_PARALLEL_FOR_IF((double)n * width * XFRT_COST_ROPE)
-    for (int t = 0; t < n; t++) {
+    long xfrt_lo, xfrt_hi;
+    xfrt_split((long)(n), (double)n * width * XFRT_COST_ROPE, &xfrt_lo, &xfrt_hi);
+    for (int t = (int)xfrt_lo; t < (int)xfrt_hi; t++) {
         const float *xr = x + (size_t)t * width;
         float *yr = y + (size_t)t * width;
         for (int i = 0; i < half; i++) {

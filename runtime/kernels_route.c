@@ -122,6 +122,8 @@ static inline void xfrt_moe_pick(float *p, int32_t *sel, const float *logit, int
                 p[sel[i]] /= picked;
 }
 
+static inline void xfrt_moe_place(XfrtRoute *r, int n, int64_t cap_num, int64_t cap_den);
+
 XFRT_API int xfrt_moe_route(XfrtRoute *r, const float *logits, int n, int renorm, int64_t cap_num,
                             int64_t cap_den)
 {
@@ -129,11 +131,23 @@ XFRT_API int xfrt_moe_route(XfrtRoute *r, const float *logits, int n, int renorm
     r->n = n < 0 ? 0 : n;
     n = r->n;
     /* softmax (an expf each) and top_k passes over the experts */
-    XFRT_PARALLEL_FOR_IF((double)n * E * (16 + k))
-    for (int t = 0; t < n; t++)
+    long xfrt_lo, xfrt_hi;
+    xfrt_split((long)(n), (double)n * E * (16 + k), &xfrt_lo, &xfrt_hi);
+    for (int t = (int)xfrt_lo; t < (int)xfrt_hi; t++)
         xfrt_moe_pick(r->prob + (size_t)t * E, r->slot + (size_t)t * k, logits + (size_t)t * E, E,
                       k, renorm);
 
+    XFRT_BARRIER();     /* every pick is made; the rest is serial, on one thread */
+    if (xfrt_lead())
+        xfrt_moe_place(r, n, cap_num, cap_den);
+    XFRT_BARRIER();     /* every thread reads the table */
+    return r->offset[E];
+}
+
+/* Capacity, granted by rank then token, and the table sorted by expert. */
+static inline void xfrt_moe_place(XfrtRoute *r, int n, int64_t cap_num, int64_t cap_den)
+{
+    int E = r->experts, k = r->top_k;
     /* capacity, granted by rank then token; slot[] holds experts, -1 dropped */
     int64_t cap = n;
     if (cap_num > 0 && cap_den > 0)
@@ -168,14 +182,14 @@ XFRT_API int xfrt_moe_route(XfrtRoute *r, const float *logits, int n, int renorm
     for (int e = E; e > 0; e--)
         r->offset[e] = r->offset[e - 1];
     r->offset[0] = 0;
-    return r->offset[E];
 }
 
 XFRT_API void xfrt_moe_gather(float *xs, const float *x, const XfrtRoute *r, int dim)
 {
     int total = r->offset[r->experts];
-    XFRT_PARALLEL_FOR_IF((double)total * dim)
-    for (int a = 0; a < total; a++)
+    long xfrt_lo, xfrt_hi;
+    xfrt_split((long)(total), (double)total * dim, &xfrt_lo, &xfrt_hi);
+    for (int a = (int)xfrt_lo; a < (int)xfrt_hi; a++)
         memcpy(xs + (size_t)a * dim, x + (size_t)r->tok[a] * dim, (size_t)dim * sizeof *xs);
 }
 
@@ -190,11 +204,37 @@ XFRT_API void xfrt_grouped_linear(float *y, const float *xs, const float *W, con
     }
 }
 
+XFRT_API void xfrt_grouped_linear_fused(const float *x, const XfrtRoute *r, int gathered, int in,
+                                        const XfrtLinearOut *out, int n_out)
+{
+    for (int e = 0; e < r->experts; e++) {
+        int a0 = r->offset[e], rows = r->offset[e + 1] - a0;
+        if (rows <= 0)
+            continue;
+        XfrtLinearOut o[XFRT_FUSED_MAX_OUT];
+        for (int s = 0; s < n_out && s < XFRT_FUSED_MAX_OUT; s++) {
+            size_t w = (size_t)out[s].cols * in, y = (size_t)a0 * out[s].cols;
+            o[s] = out[s];
+            o[s].W += e * w;
+            if (o[s].W2)
+                o[s].W2 += e * w;
+            o[s].y += y;
+            if (o[s].res)
+                o[s].res += y;
+            if (o[s].rope_pos)
+                o[s].rope_pos += a0;
+        }
+        xfrt_linear_fused_rows(gathered ? x : x + (size_t)a0 * in, gathered ? r->tok + a0 : NULL, rows,
+                               in, NULL, o, n_out < XFRT_FUSED_MAX_OUT ? n_out : XFRT_FUSED_MAX_OUT);
+    }
+}
+
 XFRT_API void xfrt_moe_combine(float *y, const float *ys, const XfrtRoute *r, int dim)
 {
     int n = r->n, k = r->top_k;
-    XFRT_PARALLEL_FOR_IF(2.0 * n * k * dim)
-    for (int t = 0; t < n; t++) {
+    long xfrt_lo, xfrt_hi;
+    xfrt_split((long)(n), 2.0 * n * k * dim, &xfrt_lo, &xfrt_hi);
+    for (int t = (int)xfrt_lo; t < (int)xfrt_hi; t++) {
         float *yr = y + (size_t)t * dim;
         for (int d = 0; d < dim; d++)
             yr[d] = 0.0f;
@@ -278,18 +318,23 @@ XFRT_API int xfrt_mod_select(int32_t *idx, const float *r, int n, int64_t cap_nu
 {
     if (n <= 0)
         return 0;
+    /* every thread counts; one writes idx */
+    int lead = xfrt_lead();
     if (decode) {
         int k = 0;
         for (int i = 0; i < n; i++)
-            if (r[i] > threshold)
-                idx[k++] = i;
+            if (r[i] > threshold) {
+                if (lead)
+                    idx[k] = i;
+                k++;
+            }
         return k;
     }
     int k = cap_num <= 0 ? 0
           : cap_den <= 0 ? n
           : (int)xfrt_ceil_div((uint64_t)cap_num, (uint64_t)n, (uint64_t)cap_den, 1, n);
-    if (k == 0)
-        return 0;
+    if (k == 0 || !lead)
+        return k;
     for (int i = 0; i < k; i++)
         idx[i] = i;
     if (k == n)
@@ -307,13 +352,16 @@ XFRT_API int xfrt_mod_select(int32_t *idx, const float *r, int n, int64_t cap_nu
 
 XFRT_API void xfrt_gather_rows(float *y, const float *x, const int32_t *idx, int k, int dim)
 {
-    XFRT_PARALLEL_FOR_IF((double)k * dim)
-    for (int i = 0; i < k; i++)
+    long xfrt_lo, xfrt_hi;
+    xfrt_split((long)(k), (double)k * dim, &xfrt_lo, &xfrt_hi);
+    for (int i = (int)xfrt_lo; i < (int)xfrt_hi; i++)
         memcpy(y + (size_t)i * dim, x + (size_t)idx[i] * dim, (size_t)dim * sizeof *y);
 }
 
 XFRT_API void xfrt_gather_i32(int32_t *y, const int32_t *x, const int32_t *idx, int k, int dim)
 {
+    if (!xfrt_lead())
+        return;
     for (int i = 0; i < k; i++)
         memcpy(y + (size_t)i * dim, x + (size_t)idx[i] * dim, (size_t)dim * sizeof *y);
 }
@@ -324,12 +372,15 @@ XFRT_API void xfrt_mod_combine(float *out, const float *x, const float *xt, cons
                                int sigmoid)
 {
     if (out != x) {
-        XFRT_PARALLEL_FOR_IF((double)n * dim)
-        for (int i = 0; i < n; i++)
+        long xfrt_lo, xfrt_hi;
+        xfrt_split((long)(n), (double)n * dim, &xfrt_lo, &xfrt_hi);
+        for (int i = (int)xfrt_lo; i < (int)xfrt_hi; i++)
             memcpy(out + (size_t)i * dim, x + (size_t)i * dim, (size_t)dim * sizeof *out);
+        XFRT_BARRIER();     /* the routed rows below overwrite copied ones */
     }
-    XFRT_PARALLEL_FOR_IF(3.0 * k * dim)
-    for (int i = 0; i < k; i++) {
+    long xfrt_lo, xfrt_hi;
+    xfrt_split((long)(k), 3.0 * k * dim, &xfrt_lo, &xfrt_hi);
+    for (int i = (int)xfrt_lo; i < (int)xfrt_hi; i++) {
         size_t row = (size_t)idx[i] * dim;
         float g = sigmoid ? 1.0f / (1.0f + expf(-r[idx[i]])) : r[idx[i]];
         for (int d = 0; d < dim; d++)
@@ -342,8 +393,9 @@ XFRT_API void xfrt_mod_combine(float *out, const float *x, const float *xt, cons
 XFRT_API void xfrt_sffn_select(int32_t *sel, const float *c, int n, int hidden, int block)
 {
     int groups = block > 0 ? hidden / block : 0;
-    XFRT_PARALLEL_FOR_IF((double)n * hidden)
-    for (int t = 0; t < n; t++)
+    long xfrt_lo, xfrt_hi;
+    xfrt_split((long)(n), (double)n * hidden, &xfrt_lo, &xfrt_hi);
+    for (int t = (int)xfrt_lo; t < (int)xfrt_hi; t++)
         for (int m = 0; m < groups; m++) {
             const float *cg = c + (size_t)t * hidden + (size_t)m * block;
             int best = 0;
@@ -360,8 +412,9 @@ XFRT_API void xfrt_sffn_apply(float *y, const float *x, const int32_t *sel, cons
                               int hidden, int n_groups)
 {
     /* a dot product and (when relu passes) an axpy per chosen unit */
-    XFRT_PARALLEL_FOR_IF(4.0 * n * n_groups * dim)
-    for (int t = 0; t < n; t++) {
+    long xfrt_lo, xfrt_hi;
+    xfrt_split((long)(n), 4.0 * n * n_groups * dim, &xfrt_lo, &xfrt_hi);
+    for (int t = (int)xfrt_lo; t < (int)xfrt_hi; t++) {
         const float *xr = x + (size_t)t * dim;
         float *yr = y + (size_t)t * dim;
         for (int d = 0; d < dim; d++)

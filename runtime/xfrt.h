@@ -8,7 +8,9 @@
  *
  * Conventions: row-major float32; `n` is a runtime row count (may be 0);
  * every kernel writes each output element from exactly one thread in a fixed
- * order, so results are bitwise identical for any OMP_NUM_THREADS. */
+ * order, so results are bitwise identical for any OMP_NUM_THREADS.  Inside a
+ * parallel region every thread of the team calls every kernel (see below);
+ * kernels that return a count return the same value on every thread. */
 #ifndef XFRT_H
 #define XFRT_H
 
@@ -21,34 +23,81 @@
 
 /* One place decides the threading policy.
  *
- * Opening an OpenMP parallel region costs about 1 us on an idle machine and
- * 40 us to milliseconds when another process holds a core, so a kernel opens
- * one only when it has enough work to repay that.  Kernels state their work
- * as an estimate in flops (touched elements for pure copies) and loop with
+ * A generated NAME_forward or NAME_decode opens one OpenMP parallel region
+ * (XFRT_PARALLEL_REGION) for the whole call; every thread of the team runs
+ * the same sequence of kernel calls, and each kernel shares its loop among
+ * them by itself (an orphaned work-sharing loop, with no barrier of its own):
  *
- *   XFRT_PARALLEL_FOR_IF(work)             contiguous blocks per thread
- *   XFRT_PARALLEL_FOR_INTERLEAVED_IF(work) iteration i on thread i mod T, for
- *                                          loops whose iterations differ in
- *                                          cost along the index (causal attention)
+ *   xfrt_split(items, work, &lo, &hi)        contiguous blocks per thread
+ *   xfrt_stride(items, work, &first, &step)  iteration i on thread i mod T, for
+ *                                            loops whose iterations differ in
+ *                                            cost along the index (causal attention)
+ *   xfrt_lead()                              true on one thread: serial work
  *
- * Below XFRT_PAR_MIN_WORK the loop runs on the calling thread alone (the
- * OpenMP `if` clause: no other thread is woken or waited for).  The split
- * never changes results: every output element is computed by one thread in
- * a fixed order.  Without _OPENMP all of these are plain loops. */
+ * Work below XFRT_PAR_MIN_WORK (flops; touched elements for pure copies) runs
+ * on one thread while the others go on to the next barrier.  The generated
+ * code puts an XFRT_BARRIER() between two kernels only where the second reads
+ * what the first wrote, or writes arena bytes the first read or wrote.  The
+ * split never changes results: every output element is computed by one
+ * thread in a fixed order, so results are bitwise identical for any number
+ * of threads.  Outside a parallel region (and without _OPENMP) every loop
+ * runs whole on the calling thread. */
 #ifndef XFRT_PAR_MIN_WORK
 #define XFRT_PAR_MIN_WORK 65536     /* flops: about 5 to 20 us on one core */
 #endif
 #define XFRT_PRAGMA(x) _Pragma(#x)
-#define XFRT_PRAGMA_EXPANDED(x) XFRT_PRAGMA(x)   /* expands macros in x first */
 #ifdef _OPENMP
-#define XFRT_PARALLEL_FOR_IF(work) \
-    XFRT_PRAGMA_EXPANDED(omp parallel for schedule(static) if ((work) >= XFRT_PAR_MIN_WORK))
-#define XFRT_PARALLEL_FOR_INTERLEAVED_IF(work) \
-    XFRT_PRAGMA_EXPANDED(omp parallel for schedule(static, 1) if ((work) >= XFRT_PAR_MIN_WORK))
+#include <omp.h>
+#define XFRT_PARALLEL_REGION XFRT_PRAGMA(omp parallel)
+#define XFRT_BARRIER() XFRT_PRAGMA(omp barrier)
+static inline void xfrt_team(int *t, int *nt)
+{
+    *t = omp_get_thread_num();
+    *nt = omp_get_num_threads();
+}
 #else
-#define XFRT_PARALLEL_FOR_IF(work)
-#define XFRT_PARALLEL_FOR_INTERLEAVED_IF(work)
+#define XFRT_PARALLEL_REGION
+#define XFRT_BARRIER() ((void)0)
+static inline void xfrt_team(int *t, int *nt)
+{
+    *t = 0;
+    *nt = 1;
+}
 #endif
+
+static inline int xfrt_lead(void)
+{
+    int t, nt;
+    xfrt_team(&t, &nt);
+    return t == 0;
+}
+
+static inline void xfrt_split(long items, double work, long *lo, long *hi)
+{
+    int t, nt;
+    xfrt_team(&t, &nt);
+    if (nt <= 1 || work < XFRT_PAR_MIN_WORK) {
+        *lo = t == 0 ? 0 : items;
+        *hi = items;
+        return;
+    }
+    long q = items / nt, r = items % nt;
+    *lo = t * q + (t < r ? t : r);
+    *hi = *lo + q + (t < r ? 1 : 0);
+}
+
+static inline void xfrt_stride(long items, double work, long *first, long *step)
+{
+    int t, nt;
+    xfrt_team(&t, &nt);
+    if (nt <= 1 || work < XFRT_PAR_MIN_WORK) {
+        *first = t == 0 ? 0 : items;
+        *step = 1;
+        return;
+    }
+    *first = t;
+    *step = nt;
+}
 
 /* ---- safetensors.c ------------------------------------------------------ */
 
@@ -99,6 +148,47 @@ XFRT_API void xfrt_linear(float *y, const float *x, const float *W, int n, int i
 XFRT_API void xfrt_act(float *y, const float *x, size_t count, int act);
 /* y = act(a) * b */
 XFRT_API void xfrt_glu(float *y, const float *a, const float *b, size_t count, int act);
+
+/* The fused product (pass fuse).  For each output o: y = epilogue(norm(x) . W^T)
+ * over rows [n, in] of x.  The prologue, when kind != XFRT_NORM_NONE, is the
+ * rmsnorm or layernorm of each row of x, computed while the product reads it
+ * (rows with in <= XFRT_NORM_BUF).  Each output's epilogue applies, in order:
+ * + bias; then act (act >= 0), or with W2 the GLU act(a) * (x W2^T + bias2);
+ * then RoPE on pairs of columns at rope_pos[row] (rope_pos != NULL); then
+ * y = res + value (res != NULL).  All outputs share one work-sharing loop;
+ * each element is one sum over `in` in the order xfrt_linear uses, so results
+ * match the unfused kernels and do not depend on the thread count.  y must
+ * not overlap x, res or another output. */
+enum { XFRT_NORM_NONE, XFRT_NORM_RMS, XFRT_NORM_LAYER };
+/* floats of normalized rows per band (on the stack); pass fuse forms no
+ * prologue or folded gather over wider rows (XF_FUSE_MAX_NORM_IN) */
+#define XFRT_NORM_BUF 24576
+#define XFRT_FUSED_MAX_OUT 4
+
+typedef struct {
+    int          kind;          /* XFRT_NORM_* */
+    const float *w, *b;         /* [in]; b for layernorm */
+    float        eps;
+} XfrtNorm;
+
+typedef struct {
+    float         *y;           /* [n, cols] */
+    int            cols;
+    const float   *W, *W2;      /* [cols, in]; W2: GLU's second product, or NULL */
+    const float   *bias, *bias2;/* [cols] or NULL */
+    int            act;         /* XFRT_ACT_*, or -1 */
+    const int32_t *rope_pos;    /* [n] positions, or NULL */
+    int            rope_heads, rope_head_dim;
+    double         rope_base;
+    const float   *res;         /* [n, cols] residual, or NULL */
+} XfrtLinearOut;
+
+XFRT_API void xfrt_linear_fused(const float *x, int n, int in, const XfrtNorm *norm,
+                                const XfrtLinearOut *out, int n_out);
+/* The same over rows rowidx[0..n) of x when rowidx != NULL (a gather folded
+ * into the product's reads: in <= XFRT_NORM_BUF). */
+XFRT_API void xfrt_linear_fused_rows(const float *x, const int32_t *rowidx, int n, int in,
+                                     const XfrtNorm *norm, const XfrtLinearOut *out, int n_out);
 /* Interleaved-pair RoPE: y = rope(x) at each row's position (xfc's
  * docs/semantics.md);
  * theta = p * base^(-2i/head_dim) is computed in double, then cos/sin. */
@@ -124,7 +214,10 @@ XFRT_API void xfrt_kv_append(XfrtKV *c, const float *k, const float *v, const in
 XFRT_API void xfrt_attention(float *y, const float *q, const XfrtKV *c, const int32_t *qpos,
                              int n, int heads, int kv_heads, int head_dim, int causal, int window);
 
-/* ---- kernels_route.c ------------------------------------------------------ */
+/* ---- kernels_route.c ------------------------------------------------------
+ * Generated code for a model without routed sublayers defines XFRT_NO_ROUTE
+ * and carries neither these declarations nor kernels_route.c. */
+#ifndef XFRT_NO_ROUTE
 
 /* MoE routing table for n tokens, E experts, top_k choices, laid out in one
  * block of XFRT_ROUTE_BYTES(n, E, k) bytes (carved by xfrt_route_bind). */
@@ -152,6 +245,12 @@ XFRT_API void xfrt_moe_gather(float *xs, const float *x, const XfrtRoute *r, int
 /* y[a, out] = xs[a, in] W[e]^T for the rows a of expert e */
 XFRT_API void xfrt_grouped_linear(float *y, const float *xs, const float *W, const XfrtRoute *r,
                                   int in, int out);
+/* The fused product (xfrt_linear_fused) per expert e over its assignments
+ * [offset[e], offset[e+1]): W and W2 of each output are [experts, cols, in],
+ * y and res are [assignments, cols].  gathered: row a of the product is token
+ * row tok[a] of x (the moe_gather folded in), else row a of x. */
+XFRT_API void xfrt_grouped_linear_fused(const float *x, const XfrtRoute *r, int gathered, int in,
+                                        const XfrtLinearOut *out, int n_out);
 /* y[t] = sum over ranks of gate * ys[slot] (dropped ranks add nothing), rank order */
 XFRT_API void xfrt_moe_combine(float *y, const float *ys, const XfrtRoute *r, int dim);
 
@@ -174,5 +273,7 @@ XFRT_API void xfrt_sffn_select(int32_t *sel, const float *c, int n, int hidden, 
 XFRT_API void xfrt_sffn_apply(float *y, const float *x, const int32_t *sel, const float *W1,
                               const float *b1, const float *W2, const float *b2, int n, int dim,
                               int hidden, int n_groups);
+
+#endif /* XFRT_NO_ROUTE */
 
 #endif

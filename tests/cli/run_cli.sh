@@ -19,12 +19,18 @@ out --help;                 check "--help exits 0" rc 0; check "--help lists -o"
 check "--help lists --dump-ir=PASS" has "dump-ir=PASS" stdout
 out --version;              check "--version" has "xfc " stdout
 out --list-passes;          check "--list-passes" has "topk-plan" stdout; check "memplan listed" has memplan stdout
-out "$model" --dump-ir;     check "--dump-ir exits 0" rc 0; check "dump has nodes" has "= linear(" stdout
+out "$model" --dump-ir;     check "--dump-ir exits 0" rc 0; check "dump has nodes" has "= attention(" stdout
+check "dump shows fused groups" has "= fused\[" stdout; check "dump names members" has "^#        of " stdout
 check "dump has the memory plan" has "# memory plan" stdout
+out "$model" --no-fuse --dump-ir; check "--no-fuse exits 0" rc 0; check "--no-fuse: unfused linears" has "= linear(" stdout
+check "--no-fuse: no groups" bash -c "! grep -q 'fused\[' '$tmp/stdout'"
+out "$model" --dump-ir=fuse; check "--dump-ir=fuse" has "after pass fuse" stdout
+out --list-passes;          check "fuse listed" has "^fuse " stdout
 out "$model" --dump-ir=dce,memplan; check "dump after two passes" has "after pass dce" stdout
 check "second dump" has "after pass memplan" stdout
 out "$model" --dump-ir=nosuch; check "unknown pass exits 1" rc 1; check "unknown pass named" has "nosuch" stderr
 out "$model" --stats;       check "--stats" has "FLOPs/token" stdout; check "stats total" has "^total" stdout
+check "stats: work per forward" has "^forward (T=" stdout; check "stats: kernels column" has "kernels" stdout
 out "$model" --dump-dot "$tmp/g.dot"; check "--dump-dot writes" test -s "$tmp/g.dot"
 check "dot is a digraph" grep -q "^digraph" "$tmp/g.dot"
 out "$model" --init-weights "$tmp/w.safetensors" --seed 3; check "--init-weights" test -s "$tmp/w.safetensors"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Golden IR dumps: for each example, `xfc MODEL.xf --dump-ir` (the final IR,
-# with the memory plan) and `--dump-ir=topk-plan`, compared byte for byte with
-# tests/golden/NAME.ir and NAME.after-topk-plan.ir.
+# with the memory plan), `--dump-ir=topk-plan`, `--dump-ir=fuse` (the fused
+# groups) and `--no-fuse --dump-ir` (the final IR without fusion), compared
+# byte for byte with tests/golden/NAME.ir, NAME.after-topk-plan.ir,
+# NAME.after-fuse.ir and NAME.no-fuse.ir.
 #   run_golden.sh XFC MODEL.xf
 # Refresh after an intended change with
 #   XFC_UPDATE_GOLDEN=1 ctest --test-dir build -L golden
@@ -18,8 +20,10 @@ cd "$root"
 rel=examples/$name.xf
 "$xfc" "$rel" --dump-ir > "$tmp/$name.ir"
 "$xfc" "$rel" --dump-ir=topk-plan > "$tmp/$name.after-topk-plan.ir"
+"$xfc" "$rel" --dump-ir=fuse > "$tmp/$name.after-fuse.ir"
+"$xfc" "$rel" --no-fuse --dump-ir > "$tmp/$name.no-fuse.ir"
 status=0
-for f in "$name.ir" "$name.after-topk-plan.ir"; do
+for f in "$name.ir" "$name.after-topk-plan.ir" "$name.after-fuse.ir" "$name.no-fuse.ir"; do
     if [ "${XFC_UPDATE_GOLDEN:-}" = 1 ]; then
         cp "$tmp/$f" "$here/$f"
         echo "updated tests/golden/$f"

@@ -45,6 +45,9 @@ near-tie (CTest reports 77 as skipped, loudly, not as a pass).
 
 Tolerance: per command output (a forward's [n][vocab] or a decode's [vocab]),
 max |C - ref| <= 1e-4 * max(1, max |ref|). The worst element is printed on failure.
+Fusion: the model is also generated with `xfc --no-fuse` and built like the first
+--cc variant; it must match the reference too, and the fused build within
+1e-5 * max(1, max |ref|) per command output.
 Near-tie: a routing decision (moe top-k, and rank order when capacity drops;
 mod top-k and decode threshold; sparse_ffn argmax) whose margin is at most
 --tie-tol (1e-5) times the size of the scores compared (|x|·|w| bounds).
@@ -65,6 +68,7 @@ import st_io  # noqa: E402
 import xfref  # noqa: E402
 
 HARNESS = os.path.join(HERE, "harness.c")
+FUSE_TOL = 1e-5      # fused (default) against `xfc --no-fuse` code, relative to max(1, max |ref|)
 EXIT_PASS, EXIT_FAIL, EXIT_INCONCLUSIVE = 0, 1, 77
 
 
@@ -204,12 +208,12 @@ def compare(c_out, r_out, tol):
 
 # ---------------------------------------------------------------- building
 
-def xfc_generate(xfc, xf, outdir, name):
+def xfc_generate(xfc, xf, outdir, name, flags=()):
     os.makedirs(outdir, exist_ok=True)
     cpath = os.path.join(outdir, name + ".c")
-    rc, out, _ = _run([xfc, xf, "-o", cpath])
+    rc, out, _ = _run([xfc, xf, "-o", cpath] + list(flags))
     if rc != 0:
-        return None, f"xfc {xf} -o {cpath} failed (exit {rc}):\n{out}"
+        return None, f"xfc {xf} -o {cpath} {' '.join(flags)} failed (exit {rc}):\n{out}"
     if not (os.path.exists(cpath) and os.path.exists(os.path.join(outdir, name + ".h"))):
         return None, f"xfc did not write {name}.c and {name}.h in {outdir}"
     return cpath, None
@@ -479,9 +483,23 @@ def _run_model(m, xf, xfc, seed, threads, ccs, workdir, weights_arg, py_weights,
         f.write(script_text(groups))
 
     build = build_all(variants, cpath, name, workdir)
+    # the same model with `xfc --no-fuse`, built like the first variant
+    nofuse_v = variants[0] if variants else None
+    nofuse_exe = None
+    if nofuse_v:
+        ndir = os.path.join(workdir, "nofuse")
+        npath, err = xfc_generate(xfc, xf, ndir, name, ["--no-fuse"])
+        if err:
+            res.fail(err)
+        else:
+            nofuse_exe = build_all([nofuse_v], npath, name, ndir)[nofuse_v]
+            if nofuse_exe.startswith("error:"):
+                res.fail(f"[{nofuse_v} --no-fuse] build failed: {nofuse_exe[7:]}")
+                nofuse_exe = None
 
     # 3. run each build, each thread count
     V = m.out_dim
+    fused_outs = None
     for v in variants:
         exe = build[v]
         if exe.startswith("error:"):
@@ -511,6 +529,8 @@ def _run_model(m, xf, xfc, seed, threads, ccs, workdir, weights_arg, py_weights,
             if first_bytes is None:
                 first_bytes = (nt, data)
                 _compare_groups(res, tag, groups, outs, refs, tol, say)
+                if v == nofuse_v:
+                    fused_outs = (tag, nt, outs)
             elif data != first_bytes[1]:
                 a = np.frombuffer(first_bytes[1], dtype="<f4")
                 i = int(np.argmax(a != flat)) if a.size == flat.size else 0
@@ -518,6 +538,36 @@ def _run_model(m, xf, xfc, seed, threads, ccs, workdir, weights_arg, py_weights,
                          f"(first difference at float {i}: {a[i]!r} vs {flat[i]!r})")
             else:
                 say(f"   {tag} bitwise identical to threads={first_bytes[0]} ({secs:.2f}s)")
+
+    # 3b. fused against --no-fuse: both against the reference, and each other
+    #     within 1e-5 * max(1, max |ref|) per command output
+    if nofuse_exe and fused_outs:
+        ftag, nt, f_outs = fused_outs
+        outbin = os.path.join(workdir, "nofuse", f"out_{nofuse_v}_{nt}.bin")
+        rc, out, _ = run_harness(nofuse_exe, wpath, script, outbin, nt)
+        tag = f"[{nofuse_v} --no-fuse threads={nt}]"
+        if rc != 0 or not os.path.exists(outbin):
+            res.fail(f"{tag} harness exit {rc}:\n      " + "\n      ".join(out.splitlines()[-30:]))
+        else:
+            n_outs, used = split_outputs(np.fromfile(outbin, dtype="<f4"), groups, V)
+            _compare_groups(res, tag, groups, n_outs, refs, tol, say)
+            worst = 0.0
+            for (label, _), fl, nl, (rl, _, _) in zip(groups, f_outs, n_outs, refs):
+                for a, b, r in zip(fl, nl, rl):
+                    lim = FUSE_TOL * max(1.0, float(np.max(np.abs(r))))
+                    d = float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if a.size else 0.0
+                    if not d <= lim:
+                        res.fail(f"{ftag} vs {tag} {label}: fused and unfused differ by {d:.4g} > {lim:.4g}")
+                    worst = max(worst, d / lim)
+            say(f"   {ftag} vs {tag}: max |fused - unfused| = {worst:.3g} of the limit "
+                f"({FUSE_TOL:g} * max(1, max|ref|))")
+            if not nofuse_v.endswith("noomp"):     # the unfused build is bitwise the same on 2 threads
+                out2 = os.path.join(workdir, "nofuse", f"out_{nofuse_v}_2.bin")
+                rc, out, _ = run_harness(nofuse_exe, wpath, script, out2, 2)
+                if rc != 0 or not os.path.exists(out2) or open(out2, "rb").read() != open(outbin, "rb").read():
+                    res.fail(f"[{nofuse_v} --no-fuse threads=2] not bitwise identical to threads={nt} (exit {rc})")
+                else:
+                    say(f"   [{nofuse_v} --no-fuse threads=2] bitwise identical to threads={nt}")
 
     if bisect and any("MISMATCH" in f or "vs ref" in f for f in res.failures):
         say("   bisecting the model to find the first sublayer that disagrees ...")

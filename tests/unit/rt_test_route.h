@@ -114,6 +114,23 @@ static void moe_case(RtRng *rng, int n, int E, int k, int renorm, int64_t cap_nu
             scale[t * out + o] = sc;
         }
     check_close("moe", y, want, scale, (size_t)n * out, 1e-5, 1e-7);
+    /* the fused expert product (gather folded into its reads, GLU of two
+     * stacks): the same bits as gather, two grouped products and glu; and
+     * without the gather, from the gathered rows */
+    float *W3 = fvec((size_t)E * out * in), *ys3 = fvec((size_t)kept * out);
+    float *fy = fvec((size_t)kept * out + 1), *fy2 = fvec((size_t)kept * out + 1);
+    rt_fill(rng, W3, (size_t)E * out * in, -1, 1);
+    xfrt_grouped_linear(ys3, xs, W3, &r, in, out);
+    xfrt_glu(ys, ys, ys3, (size_t)kept * out, XFRT_ACT_SILU);
+    XfrtLinearOut fo = {.y = fy, .cols = out, .W = W, .W2 = W3, .act = XFRT_ACT_SILU};
+    fy[(size_t)kept * out] = fy2[(size_t)kept * out] = 12345.0f;
+    xfrt_grouped_linear_fused(x, &r, 1, in, &fo, 1);
+    fo.y = fy2;
+    xfrt_grouped_linear_fused(xs, &r, 0, in, &fo, 1);
+    assert_memory_equal(fy, ys, (size_t)kept * out * sizeof(float));
+    assert_memory_equal(fy2, ys, (size_t)kept * out * sizeof(float));
+    assert_true(fy[(size_t)kept * out] == 12345.0f && fy2[(size_t)kept * out] == 12345.0f);
+    free(W3), free(ys3), free(fy), free(fy2);
     free(logits), free(mem), free(ex), free(gate), free(x), free(W), free(xs), free(ys), free(y);
     free(want), free(scale);
 }

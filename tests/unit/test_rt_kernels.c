@@ -176,6 +176,111 @@ static void test_linear(void **state)
             }
 }
 
+/* ---- the fused product: the same bits as the unfused kernels in sequence -- */
+
+typedef struct {
+    int cols, glu, bias, act, rope_hd, res;
+} FusedSegCase;
+
+static void fused_case(RtRng *rng, int n, int in, int norm, const FusedSegCase *sc, int n_seg)
+{
+    float *x = fvec((size_t)n * in), *nw = fvec((size_t)in), *nb = fvec((size_t)in);
+    float *xn = fvec((size_t)n * in);
+    int32_t *pos = malloc(((size_t)n + 1) * sizeof *pos);
+    rt_fill(rng, x, (size_t)n * in, -2, 2);
+    rt_fill(rng, nw, (size_t)in, 0.5f, 1.5f);
+    rt_fill(rng, nb, (size_t)in, -0.5f, 0.5f);
+    for (int i = 0; i < n; i++)
+        pos[i] = 3 * i + rt_below(rng, 3);
+    XfrtNorm nrm = {.kind = norm, .w = nw, .b = nb, .eps = 1e-5f};
+    XfrtLinearOut out[XFRT_FUSED_MAX_OUT];
+    float *want[XFRT_FUSED_MAX_OUT], *bufs[XFRT_FUSED_MAX_OUT][6];
+    /* the unfused sequence: norm, linear(s), add_bias, act/glu, rope, add */
+    const float *xin = x;
+    if (norm == XFRT_NORM_RMS)
+        xfrt_rmsnorm(xn, x, nw, n, in, 1e-5f), xin = xn;
+    else if (norm == XFRT_NORM_LAYER)
+        xfrt_layernorm(xn, x, nw, nb, n, in, 1e-5f), xin = xn;
+    for (int s = 0; s < n_seg; s++) {
+        int c = sc[s].cols;
+        size_t nc = (size_t)n * c;
+        float *W = fvec((size_t)c * in), *W2 = fvec((size_t)c * in), *b = fvec(c), *b2 = fvec(c);
+        float *res = fvec(nc), *y = fvec(nc + 1), *t = fvec(nc), *t2 = fvec(nc);
+        rt_fill(rng, W, (size_t)c * in, -1, 1);
+        rt_fill(rng, W2, (size_t)c * in, -1, 1);
+        rt_fill(rng, b, c, -1, 1);
+        rt_fill(rng, b2, c, -1, 1);
+        rt_fill(rng, res, nc, -3, 3);
+        y[nc] = SENTINEL;
+        bufs[s][0] = W, bufs[s][1] = W2, bufs[s][2] = b, bufs[s][3] = b2, bufs[s][4] = res, bufs[s][5] = y;
+        xfrt_linear(t, xin, W, n, in, c);
+        if (sc[s].bias)
+            xfrt_add_bias(t, t, b, n, c);
+        if (sc[s].glu) {
+            xfrt_linear(t2, xin, W2, n, in, c);
+            if (sc[s].bias)
+                xfrt_add_bias(t2, t2, b2, n, c);
+            xfrt_glu(t, t, t2, nc, sc[s].act);
+        } else if (sc[s].act >= 0) {
+            xfrt_act(t, t, nc, sc[s].act);
+        }
+        if (sc[s].rope_hd) {
+            xfrt_rope(t2, t, pos, n, c / sc[s].rope_hd, sc[s].rope_hd, 10000.0);
+            memcpy(t, t2, nc * sizeof *t);
+        }
+        if (sc[s].res)
+            xfrt_add(t, res, t, nc);
+        want[s] = t;
+        free(t2);
+        out[s] = (XfrtLinearOut){.y = y, .cols = c, .W = W, .W2 = sc[s].glu ? W2 : NULL,
+                                 .bias = sc[s].bias ? b : NULL, .bias2 = sc[s].bias && sc[s].glu ? b2 : NULL,
+                                 .act = sc[s].act, .rope_pos = sc[s].rope_hd ? pos : NULL,
+                                 .rope_heads = sc[s].rope_hd ? c / sc[s].rope_hd : 0,
+                                 .rope_head_dim = sc[s].rope_hd, .rope_base = 10000.0,
+                                 .res = sc[s].res ? res : NULL};
+    }
+    xfrt_linear_fused(x, n, in, norm == XFRT_NORM_NONE ? NULL : &nrm, out, n_seg);
+    for (int s = 0; s < n_seg; s++) {
+        size_t nc = (size_t)n * sc[s].cols;
+        if (memcmp(out[s].y, want[s], nc * sizeof(float)))
+            fail_msg("linear_fused n=%d in=%d norm=%d segment %d of %d (cols %d glu %d act %d rope %d "
+                     "res %d) differs from the unfused kernels", n, in, norm, s, n_seg, sc[s].cols,
+                     sc[s].glu, sc[s].act, sc[s].rope_hd, sc[s].res);
+        assert_true(out[s].y[nc] == SENTINEL);
+        free(want[s]);
+        for (int k = 0; k < 6; k++)
+            free(bufs[s][k]);
+    }
+    free(x), free(nw), free(nb), free(xn), free(pos);
+}
+
+static void test_linear_fused(void **state)
+{
+    (void)state;
+    RtRng rng = {11};
+    const FusedSegCase qkv[3] = {{24, 0, 0, -1, 8, 0}, {8, 0, 0, -1, 8, 0}, {8, 0, 0, -1, 0, 0}};
+    const FusedSegCase glu[1] = {{37, 1, 1, XFRT_ACT_GELU, 0, 0}};
+    const FusedSegCase swiglu[1] = {{130, 1, 0, XFRT_ACT_SILU, 0, 0}};
+    const FusedSegCase bias_act_res[2] = {{33, 0, 1, XFRT_ACT_RELU, 0, 1}, {17, 0, 1, XFRT_ACT_GELU_TANH, 0, 0}};
+    const FusedSegCase res_only[1] = {{200, 0, 0, -1, 0, 1}};
+    const FusedSegCase four[4] = {{6, 0, 1, -1, 2, 0}, {1, 0, 0, XFRT_ACT_RELU2, 0, 0},
+                                  {5, 1, 1, XFRT_ACT_SILU, 0, 1}, {64, 0, 0, -1, 16, 1}};
+    int ns[] = {0, 1, 2, 5, 7, 13, 67, 130};
+    int ins[] = {3, 8, 17, 64, 100};
+    for (int a = 0; a < 8; a++)
+        for (int b = 0; b < 5; b++) {
+            int n = ns[a], in = ins[b];
+            fused_case(&rng, n, in, XFRT_NORM_RMS, qkv, 3);
+            fused_case(&rng, n, in, XFRT_NORM_LAYER, glu, 1);
+            fused_case(&rng, n, in, XFRT_NORM_RMS, swiglu, 1);
+            fused_case(&rng, n, in, XFRT_NORM_NONE, bias_act_res, 2);
+            fused_case(&rng, n, in, XFRT_NORM_LAYER, res_only, 1);
+            fused_case(&rng, n, in, XFRT_NORM_NONE, four, 4);
+        }
+    /* a norm input wider than one band's buffer holds several rows of */
+    fused_case(&rng, 9, XFRT_NORM_BUF / 2 + 3, XFRT_NORM_RMS, qkv, 3);
+}
+
 static double ref_act(double x, int act)
 {
     switch (act) {
@@ -377,6 +482,7 @@ int main(void)
         cmocka_unit_test(test_add),
         cmocka_unit_test(test_norms),
         cmocka_unit_test(test_linear),
+        cmocka_unit_test(test_linear_fused),
         cmocka_unit_test(test_act),
         cmocka_unit_test(test_rope),
         cmocka_unit_test(test_kv_append),
