@@ -4,16 +4,7 @@
 #   run_cli.sh XFC EXAMPLE.xf
 set -uo pipefail
 xfc=$1; model=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0; passes=0
-check() {   # check NAME CONDITION...
-    local name=$1; shift
-    if "$@"; then passes=$((passes + 1)); else echo "FAIL: $name"; fails=$((fails + 1)); fi
-}
-out() { "$xfc" "$@" > "$tmp/stdout" 2> "$tmp/stderr"; echo $? > "$tmp/rc"; }
-rc() { [ "$(cat "$tmp/rc")" = "$1" ]; }
-has() { grep -q -- "$1" "$tmp/$2"; }
+. "$(dirname "$0")/checks.sh"
 
 out --help;                 check "--help exits 0" rc 0; check "--help lists -o" has "-o OUT.c" stdout
 check "--help lists --dump-ir=PASS" has "dump-ir=PASS" stdout
@@ -53,5 +44,4 @@ printf 'model huge {\n  vocab = 3000000000\n  dim = 8\n  context = 4\n  block b 
 out "$tmp/huge.xf" -o "$tmp/huge.c"; check "too-large dims exit 1" rc 1; check "too-large dims named" has "3000000000" stderr
 check "too-large dims: no .c" test ! -e "$tmp/huge.c"
 out "$model" -o "$tmp/ok.c"; check "-o writes .c" test -s "$tmp/ok.c"; check "-o writes .h" test -s "$tmp/ok.h"
-echo "cli: $passes passed, $fails failed"
-[ "$fails" = 0 ]
+finish cli

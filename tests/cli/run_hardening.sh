@@ -4,16 +4,7 @@
 #   run_hardening.sh XFC
 set -uo pipefail
 xfc=$1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0; passes=0
-check() {   # check NAME CONDITION...
-    local name=$1; shift
-    if "$@"; then passes=$((passes + 1)); else echo "FAIL: $name"; fails=$((fails + 1)); fi
-}
-out() { "$xfc" "$@" > "$tmp/stdout" 2> "$tmp/stderr"; echo $? > "$tmp/rc"; }
-rc() { [ "$(cat "$tmp/rc")" = "$1" ]; }
-has() { grep -q -- "$1" "$tmp/$2"; }
+. "$(dirname "$0")/checks.sh"
 
 # ---- compile time does not depend on context (stats use closed forms) ------
 # 8 attention layers over a billion positions: a loop over positions takes
@@ -114,5 +105,4 @@ check "long line: under 2 KB of stderr" [ "$(wc -c < "$tmp/stderr")" -lt 2000 ]
 out "$tmp/nosuch.xf"; check "missing input: exit 1" rc 1; check "missing input: OS reason" has "No such file or directory" stderr
 out "$tmp"; check "folder as input: exit 1" rc 1; check "folder as input: OS reason" has "Is a directory" stderr
 
-echo "hardening: $passes passed, $fails failed"
-[ "$fails" = 0 ]
+finish hardening

@@ -7,13 +7,7 @@
 #   run_names.sh XFC
 set -uo pipefail
 xfc=$1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0; passes=0
-check() {   # check NAME CONDITION...
-    local name=$1; shift
-    if "$@"; then passes=$((passes + 1)); else echo "FAIL: $name"; fails=$((fails + 1)); fi
-}
+. "$(dirname "$0")/checks.sh"
 flags="-std=c11 -Wall -Wextra -pedantic -Werror"
 model() {   # model NAME > FILE: a small model using every sublayer kind
     printf 'model %s {\n  vocab = 16\n  dim = 8\n  context = 4\n' "$1"
@@ -81,5 +75,4 @@ for cc in clang gcc; do
     check "case and long-prefix names: the program runs" "$tmp/one/prog"
 done
 
-echo "names: $passes passed, $fails failed"
-[ "$fails" = 0 ]
+finish names
