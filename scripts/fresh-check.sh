@@ -36,6 +36,14 @@ debootstrap --variant=minbase bookworm "$root" "$mirror" > "$root.debootstrap.lo
     { tail -n 20 "$root.debootstrap.log"; exit 1; }
 cp /etc/apt/sources.list.d/*.sources "$root/etc/apt/sources.list.d/" 2>/dev/null || true
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# The network this machine is on may re-sign TLS with a local authority: give
+# the root the same trust anchors (ca-certificates, installed by the setup,
+# adds them to its bundle) and pip's configuration, or PyPI is unreachable.
+if [ -d /usr/local/share/ca-certificates ]; then
+    mkdir -p "$root/usr/local/share/ca-certificates"
+    cp -r /usr/local/share/ca-certificates/. "$root/usr/local/share/ca-certificates/"
+fi
+[ -f /etc/pip.conf ] && cp /etc/pip.conf "$root/etc/pip.conf"
 mount -t proc proc "$root/proc"
 mount -t sysfs sys "$root/sys"
 mount --bind /dev "$root/dev"
