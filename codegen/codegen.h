@@ -4,7 +4,11 @@
 
 #include "../ir/ir.h"
 
+/* --weights: how the generated open stores the matrices (SPEC section 3) */
+typedef enum { XF_WEIGHTS_F32, XF_WEIGHTS_BF16, XF_WEIGHTS_Q8 } XfWeightFormat;
+
 typedef struct {
+    XfWeightFormat weights;     /* XF_WEIGHTS_F32 unless --weights says otherwise */
     const char *command_line;   /* recorded in the file's first comment */
     bool        line_directives;/* emit #line N "model.xf" before each kernel */
 } XfCgOptions;
