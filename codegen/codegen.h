@@ -4,7 +4,7 @@
 
 #include "../ir/ir.h"
 
-/* --weights: how the generated open stores the matrices (SPEC section 3) */
+/* --weights: how the generated open stores the matrices (docs/semantics.md, "Weight formats") */
 typedef enum { XF_WEIGHTS_F32, XF_WEIGHTS_BF16, XF_WEIGHTS_Q8 } XfWeightFormat;
 
 typedef struct {
