@@ -28,6 +28,10 @@ int f(void) { return printf("%f", sqrt(2.0)); }'
 # Each row: a Debian package, then a shell probe that succeeds when what the
 # scripts use of it is there. clang is given the aarch64 sysroot explicitly:
 # without an aarch64 GCC it does not find libc6-dev-arm64-cross by itself.
+# The aarch64 target tests (tests/targets) link with GCC's cross compiler,
+# whose libgomp (libgomp1-arm64-cross, a dependency) is the arm64 OpenMP
+# runtime Debian has, and run the programs under qemu-aarch64; the qemu row
+# runs the program the row above it built (it follows that row).
 packages=(
     "cmake|command -v cmake"
     "make|command -v make"
@@ -41,6 +45,8 @@ packages=(
     "libclang-rt-14-dev|printf '%s\n' \"\$fuzz_c\" | clang -fsanitize=fuzzer,address,undefined -x c - -o \"\$probe_dir/fuzz\""
     "libutf8proc-dev|printf '#include <utf8proc.h>\nint main(void){return utf8proc_category(65) != UTF8PROC_CATEGORY_LU;}\n' | gcc -x c - -lutf8proc -o \"\$probe_dir/utf8proc\""
     "libc6-dev-arm64-cross|printf '%s\n' \"\$stdio_c\" | clang --target=aarch64-linux-gnu --sysroot=$aarch64_sysroot -x c -c - -o \"\$probe_dir/arm.o\""
+    "gcc-aarch64-linux-gnu|printf '%s\n' \"\$omp_c\" | aarch64-linux-gnu-gcc -fopenmp -x c - -o \"\$probe_dir/omp-arm\""
+    "qemu-user|command -v qemu-aarch64 && { test ! -x \"\$probe_dir/omp-arm\" || OMP_NUM_THREADS=2 qemu-aarch64 -L $aarch64_sysroot \"\$probe_dir/omp-arm\"; }"
     "python3|test -x /usr/bin/python3"
     "python3-torch|/usr/bin/python3 -c 'import torch'"
     "python3-numpy|/usr/bin/python3 -c 'import numpy'"
