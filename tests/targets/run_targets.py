@@ -287,9 +287,7 @@ def main(argv=None):
         return 1
     own_tmp = a.workdir is None
     workdir = a.workdir or tempfile.mkdtemp(prefix=f"xftarget_{a.target}_")
-    if a.workdir and os.path.isdir(workdir):
-        shutil.rmtree(workdir)
-    os.makedirs(workdir, exist_ok=True)
+    os.makedirs(workdir, exist_ok=True)      # each model's files in workdir/MODEL, rewritten
     threads = [int(x) for x in a.threads.split(",")]
     print(f"== target {a.target}: {shlex.join(TARGETS[a.target]['cc'] + TARGETS[a.target]['flags'])}")
     results = []
