@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
         if (!ir_verify(g, sink))
             abort();            /* lowering built an invalid graph */
         if (pass_pipeline_run(g, &cx)) {
-            pass_stats_print(g, &cx.stats, sink);
+            pass_stats_print(g, &cx.stats, XF_WEIGHTS_Q8, sink);
             if (g->n_nodes <= FUZZ_MAX_CODEGEN_NODES) {
                 ir_graph_dump(g, sink);
                 XfCgOptions opt = {.command_line = "xfc fuzz.xf", .line_directives = true};
