@@ -68,6 +68,15 @@ static int fail(const char *fmt, const char *arg)
     return 1;
 }
 
+/* The index of v among names[3], or -1. */
+static int pick(const char *v, const char *const names[3], bool any_case)
+{
+    for (int k = 0; k < 3; k++)
+        if (any_case ? !strcasecmp(v, names[k]) : !strcmp(v, names[k]))
+            return k;
+    return -1;
+}
+
 static int parse_args(int argc, char **argv, Options *o)
 {
     o->verify = true;
@@ -95,25 +104,17 @@ static int parse_args(int argc, char **argv, Options *o)
         } else if (!strcmp(a, "--init-weights") && has_next) {
             o->init_weights = argv[++i];
         } else if (!strcmp(a, "--weights") && has_next) {
-            const char *v = argv[++i];
-            if (!strcmp(v, "f32"))
-                o->weights = XF_WEIGHTS_F32;
-            else if (!strcmp(v, "bf16"))
-                o->weights = XF_WEIGHTS_BF16;
-            else if (!strcmp(v, "q8"))
-                o->weights = XF_WEIGHTS_Q8;
-            else
-                return fail("--weights expects f32, bf16 or q8, got '%s'", v);
+            static const char *const formats[] = {"f32", "bf16", "q8"};   /* XfWeightFormat order */
+            int k = pick(argv[++i], formats, false);
+            if (k < 0)
+                return fail("--weights expects f32, bf16 or q8, got '%s'", argv[i]);
+            o->weights = (XfWeightFormat)k;
         } else if (!strcmp(a, "--init-dtype") && has_next) {
-            const char *v = argv[++i];
-            if (!strcasecmp(v, "F32"))
-                o->init_dtype = XF_DTYPE_F32;
-            else if (!strcasecmp(v, "BF16"))
-                o->init_dtype = XF_DTYPE_BF16;
-            else if (!strcasecmp(v, "F16"))
-                o->init_dtype = XF_DTYPE_F16;
-            else
-                return fail("--init-dtype expects F32, BF16 or F16, got '%s'", v);
+            static const char *const dtypes[] = {"F32", "BF16", "F16"};   /* XfFileDtype order */
+            int k = pick(argv[++i], dtypes, true);
+            if (k < 0)
+                return fail("--init-dtype expects F32, BF16 or F16, got '%s'", argv[i]);
+            o->init_dtype = (XfFileDtype)k;
         } else if (!strcmp(a, "--seed") && has_next) {
             char *end;
             errno = 0;

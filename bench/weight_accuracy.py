@@ -35,15 +35,27 @@ import xfref  # noqa: E402
 
 
 def machine():
-    cpu = "unknown CPU"
+    info = {}
     try:
         for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+            k, _, v = line.partition(":")
+            info.setdefault(k.strip(), v.strip())
     except OSError:
         pass
-    return f"{cpu}, {os.cpu_count()} cores"
+    flags = set(info.get("flags", "").split())
+    isa = [f for f in ("avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16", "avx2", "fma")
+           if f in flags]
+    return (f"{info.get('model name', 'unknown CPU')} (family {info.get('cpu family', '?')} model "
+            f"{info.get('model', '?')}), {' '.join(isa) or 'no x86 vector flags'}, {os.cpu_count()} cores, "
+            f"L3 {l3_mib()}")
+
+
+def l3_mib():
+    try:
+        out = subprocess.run(["lscpu"], stdout=subprocess.PIPE, text=True).stdout
+        return next(l.split(":", 1)[1].strip() for l in out.splitlines() if l.startswith("L3"))
+    except (OSError, StopIteration):
+        return "?"
 
 
 def main():
@@ -78,9 +90,11 @@ def main():
         os.makedirs(os.path.dirname(c), exist_ok=True)
         subprocess.run([a.xfc, xf, "-o", c, "--weights", wf], check=True)
         exe = os.path.join(d, wf, "harness")
-        subprocess.run(["clang", "-std=c11", "-O3", "-march=native", "-fopenmp", f"-DXF_MODEL={m.name}",
-                        "-include", c[:-2] + ".h", c, os.path.join(ROOT, "tests", "numeric", "harness.c"),
-                        "-o", exe, "-lm"], check=True)
+        cc = ["clang", "-std=c11", "-O3", "-march=native", "-fopenmp"]
+        subprocess.run(cc + ["-c", c, "-o", exe + ".o"], check=True)
+        subprocess.run(cc + [f"-DXF_MODEL={m.name}", "-include", c[:-2] + ".h",
+                             os.path.join(ROOT, "tests", "numeric", "harness.c"), exe + ".o", "-o", exe, "-lm"],
+                       check=True)
         o = os.path.join(d, wf, "out.bin")
         subprocess.run([exe, w, script, o], check=True, stdout=subprocess.DEVNULL)
         out[wf] = np.fromfile(o, dtype="<f4").reshape(rows, m.out_dim).astype(np.float64)

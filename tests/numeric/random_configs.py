@@ -13,7 +13,7 @@ biases, every activation, layernorm / none, post residual, learned / no
 positions, tied embeddings, no final norm, embed_norm, head = none (pre and post residual); odd expert counts, top_k = experts,
 capacities that force drops, MoD capacities giving k = 1 and k = T, sparse_ffn
 block sizes that do not divide 8. --list prints the coverage table.
-Under --weight-format bf16 (q8) configurations 4-7, 12-15, ... read a BF16
+Under --weight-format bf16 (q8) configurations 8-15, 24-31, ... read a BF16
 (F16) weights file, the rest F32.
 """
 import argparse
@@ -313,7 +313,7 @@ def main(argv=None):
             ccs.append("clang-noomp")
         py = i % 3 == 2
         wf = a.weight_format
-        dtype = "F32" if wf == "f32" or (i // 4) % 2 == 0 else "BF16" if wf == "bf16" else "F16"
+        dtype = "F32" if wf == "f32" or (i // 8) % 2 == 0 else "BF16" if wf == "bf16" else "F16"
         res = run_numeric.run_model(xf, os.path.abspath(a.xfc), seed=i + 1, threads=[1, 2, 3], ccs=ccs,
                                     workdir=cdir, py_weights=py, misalign=py, quick=True,
                                     label=f"config {i}" + (f" (--weights {wf}, {dtype} file)" if wf != "f32" else ""),

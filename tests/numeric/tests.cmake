@@ -83,16 +83,16 @@ foreach(k RANGE ${xf_last})
 endforeach()
 
 # The same configurations under the weight formats: each one once, in bf16
-# (configs 0, 1 mod 4) or q8 (2, 3 mod 4).
-foreach(k RANGE 3)
-  if(k LESS 2)
+# (configs 0-3 mod 8) or q8 (4-7 mod 8).
+foreach(k RANGE 7)
+  if(k LESS 4)
     set(wf bf16)
   else()
     set(wf q8)
   endif()
   xf_numeric_test(numeric.random.${wf}.${k}
     ${XF_TORCH_PYTHON} ${XF_NUMERIC_DIR}/random_configs.py --xfc $<TARGET_FILE:xfc>
-    --shard ${k}/4 --weight-format ${wf} --workdir ${XF_NUMERIC_WORK}/random_${wf})
+    --shard ${k}/8 --weight-format ${wf} --workdir ${XF_NUMERIC_WORK}/random_${wf})
 endforeach()
 
 # Crafted weights: exact routing ties and capacity drops, and the weight
