@@ -229,7 +229,7 @@ static void emit_header(CgCtx *c, XfStrBuf *h)
     xf_sb_printf(h, "#define %s_N_WEIGHTS   %d   /* tensors %s_open reads */\n", N, n_weights(g), N);
     xf_sb_printf(h, "#define %s_WEIGHTS     \"%s\"   /* --weights: how the matrices are kept (f32, bf16, q8) */\n",
                  N, ir_weight_format_name(c->opt->weights));
-    xf_sb_printf(h, "#define %s_WEIGHT_BYTES %lld   /* weight bytes resident in that format */\n", N,
+    xf_sb_printf(h, "#define %s_WEIGHT_BYTES %lld   /* bytes the weights take in that format */\n", N,
                  (long long)ir_weights_resident_bytes(g, c->opt->weights));
     xf_sb_printf(h, "#define %s_ARENA_BYTES %lld   /* activations, planned by pass memplan */\n", N,
                  (long long)g->plan.arena_bytes);

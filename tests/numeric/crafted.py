@@ -182,11 +182,15 @@ model c_thr {
 """
 
 def wfmt_ties(m, seed):
-    """Every matrix: even rows on a q8 grid with halves, odd rows bf16 ties."""
+    """Every matrix: even rows on a q8 grid with halves, odd rows bf16 ties;
+    the fp32 routers and controller halfway between two bfloat16 throughout."""
     w = _rand(m, seed)
     rng = np.random.default_rng(seed + 17)
     for name in list(w):
         if not xfref.converts(name):
+            if w[name].ndim == 2:                   # routers, controller: far from any w' grid,
+                bits = w[name].view(np.uint32)      # so a format applied to them shows
+                bits[:] = (bits & 0xFFFF0000) | 0x8000
             continue
         a = w[name].reshape(-1, w[name].shape[-1])
         cols = a.shape[1]
@@ -225,9 +229,13 @@ model c_wfmt {
   vocab = 23
   dim = 40
   context = 9
-  layers {
+  block d {
     attention(heads = 2, kv_heads = 1)
     ffn(hidden = 36, act = swiglu)
+  }
+  layers {
+    d
+    mod(capacity = 0.5) d
     moe(experts = 3, top_k = 2, hidden = 20)
     sparse_ffn(hidden = 24, block = 6, lowrank = 5)
   }

@@ -24,7 +24,7 @@ mutations=(
 "q8-block-across-rows|runtime/safetensors.c|s/size_t cols = rank > 0 ? (size_t)dims\[rank - 1\] : 1;/size_t cols = count;/|$num/crafted.py --only wfmt_ties --weight-format q8 --cc clang;$num/random_configs.py --weight-format q8 --only 4"
 "q8-scale-max-128|runtime/xfrt_wfmt.h|s/float s = amax \/ 127.0f;/float s = amax \/ 128.0f;/|$num/run_numeric.py examples/gpt2.xf --weight-format q8 --cc clang --threads 1 --no-bisect --no-bad-inputs"
 "q8-round-half-even|runtime/xfrt_wfmt.h|s/roundf(w\[i\] \/ s)/nearbyintf(w[i] \/ s)/|$num/crafted.py --only wfmt_ties --weight-format q8 --cc clang"
-"quantized-router|ir/weights.c|s/\".moe.w2\",  \".moe.w3\",/\".moe.w2\",  \".moe.w3\", \".moe.router\", \".mod.router\",/|$num/run_numeric.py examples/switch_moe.xf --weight-format q8 --cc clang --threads 1 --no-bisect --no-bad-inputs;$num/run_numeric.py examples/mod.xf --weight-format bf16 --cc clang --threads 1 --no-bisect --no-bad-inputs"
+"quantized-router|ir/weights.c|s/\".moe.w2\",  \".moe.w3\",/\".moe.w2\",  \".moe.w3\", \".moe.router\", \".mod.router\",/|$num/run_numeric.py examples/switch_moe.xf --weight-format q8 --cc clang --threads 1 --no-bisect --no-bad-inputs;$num/run_numeric.py examples/mod.xf --weight-format bf16 --cc clang --threads 1 --no-bisect --no-bad-inputs;$num/crafted.py --only wfmt_ties --weight-format bf16 --cc clang;$num/crafted.py --only wfmt_ties --weight-format q8 --cc clang"
 )
 
 holes=0
@@ -53,7 +53,7 @@ for m in "${mutations[@]}"; do
     for c in "${cmds[@]}"; do
         # shellcheck disable=SC2086
         (cd "$d" && $py $c --xfc "$d/build/xfc" > "$d/test.log" 2>&1); rc=$?
-        summary=$(grep -m1 -E 'FAILURE|MISMATCH' "$d/test.log" | cut -c1-200)
+        summary=$(grep -m1 -E 'MISMATCH|FAILURE' "$d/test.log" | cut -c1-200)
         echo "   $c: exit $rc${summary:+ ($summary)}"
         [ $rc = 1 ] && caught=1
     done
