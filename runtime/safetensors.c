@@ -14,6 +14,7 @@
  * make is owned by the file and freed at close. */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -787,6 +788,10 @@ XFRT_API int xfrt_st_get_converted(XfrtSafetensors *st, const char *name, int ra
     } else {
         size_t cols = rank > 0 ? (size_t)dims[rank - 1] : 1;
         int8_t q[XFRT_Q8_BLOCK];
+        for (size_t i = 0; i < count; i++)         /* a scale needs finite values */
+            if (!isfinite(w[i]))
+                return xfrt_errf(err, err_size, "tensor %s: element %zu is %g; --weights q8 "
+                                 "needs finite values", name, i, (double)w[i]);
         for (size_t row = 0; cols && row < count / cols; row++)
             for (size_t k = 0; k < cols; k += XFRT_Q8_BLOCK) {
                 float *b = w + row * cols + k;

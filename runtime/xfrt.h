@@ -149,7 +149,8 @@ XFRT_API int  xfrt_st_get_raw(XfrtSafetensors *st, const char *name, int rank,
  * (xfc's docs/semantics.md, "Weight formats"): fmt XFRT_WF_F32 is
  * xfrt_st_get; XFRT_WF_BF16 rounds each value to bfloat16 (a BF16 tensor is
  * its own w'); XFRT_WF_Q8 cuts each row (the last axis) into blocks of
- * XFRT_Q8_BLOCK and stores q * s.  The copy is freed at close. */
+ * XFRT_Q8_BLOCK and stores q * s (refusing a tensor with an infinity or
+ * NaN, which no scale can hold).  The copy is freed at close. */
 XFRT_API int  xfrt_st_get_converted(XfrtSafetensors *st, const char *name, int rank,
                                     const int64_t *dims, int fmt, const float **out, char *err,
                                     size_t err_size);
