@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "codegen/codegen.h"
 #include "frontend/frontend.h"
@@ -24,11 +25,17 @@ static const char usage[] =
     "  --dump-ir=PASS[,PASS]    print the IR after each named pass (or `all`)\n"
     "  --dump-dot FILE          write the final IR as a Graphviz graph\n"
     "  --stats                  print parameters (total, activated per token), FLOPs per token\n"
-    "                           per block instance and in total, the memory plan's peak, and\n"
+    "                           per block instance and in total, the memory plan's peak, the\n"
+    "                           weight format and its resident weight bytes, and\n"
     "                           per forward and decode step the kernel calls, parallel regions,\n"
     "                           barriers and activation bytes written and read\n"
     "  --list-passes            print the pass pipeline and exit\n"
-    "  --init-weights FILE      write random F32 weights for the model (safetensors)\n"
+    "  --weights FORMAT         how the generated model keeps its matrices: f32 (the\n"
+    "                           default), bf16 or q8 (8-bit blocks with a scale); norms,\n"
+    "                           biases, routers and the rest stay f32 (docs/semantics.md)\n"
+    "  --init-weights FILE      write random weights for the model (safetensors)\n"
+    "  --init-dtype DTYPE       dtype of every tensor --init-weights writes: F32 (the\n"
+    "                           default), BF16 or F16 (the F32 values rounded to nearest even)\n"
     "  --seed N                 seed for --init-weights (default 0)\n"
     "  --line-directives        emit #line directives pointing at the .xf file\n"
     "  --no-verify              skip the IR verifier between passes (on by default)\n"
@@ -49,6 +56,8 @@ typedef struct {
     const char *input, *out_c, *dump_ir, *dump_dot, *init_weights;
     bool        stats, list_passes, line_directives, verify, no_fuse;
     uint64_t    seed;
+    XfWeightFormat weights;     /* --weights */
+    XfFileDtype init_dtype;     /* --init-dtype */
 } Options;
 
 static int fail(const char *fmt, const char *arg)
@@ -57,6 +66,15 @@ static int fail(const char *fmt, const char *arg)
     fprintf(stderr, fmt, arg);
     fprintf(stderr, "\n");
     return 1;
+}
+
+/* The index of v among names[3], or -1. */
+static int pick(const char *v, const char *const names[3], bool any_case)
+{
+    for (int k = 0; k < 3; k++)
+        if (any_case ? !strcasecmp(v, names[k]) : !strcmp(v, names[k]))
+            return k;
+    return -1;
 }
 
 static int parse_args(int argc, char **argv, Options *o)
@@ -85,6 +103,18 @@ static int parse_args(int argc, char **argv, Options *o)
             o->list_passes = true;
         } else if (!strcmp(a, "--init-weights") && has_next) {
             o->init_weights = argv[++i];
+        } else if (!strcmp(a, "--weights") && has_next) {
+            static const char *const formats[] = {"f32", "bf16", "q8"};   /* XfWeightFormat order */
+            int k = pick(argv[++i], formats, false);
+            if (k < 0)
+                return fail("--weights expects f32, bf16 or q8, got '%s'", argv[i]);
+            o->weights = (XfWeightFormat)k;
+        } else if (!strcmp(a, "--init-dtype") && has_next) {
+            static const char *const dtypes[] = {"F32", "BF16", "F16"};   /* XfFileDtype order */
+            int k = pick(argv[++i], dtypes, true);
+            if (k < 0)
+                return fail("--init-dtype expects F32, BF16 or F16, got '%s'", argv[i]);
+            o->init_dtype = (XfFileDtype)k;
         } else if (!strcmp(a, "--seed") && has_next) {
             char *end;
             errno = 0;
@@ -99,7 +129,7 @@ static int parse_args(int argc, char **argv, Options *o)
             o->no_fuse = true;
         } else if (a[0] == '-' && a[1]) {
             if (!strcmp(a, "-o") || !strcmp(a, "--dump-dot") || !strcmp(a, "--init-weights") ||
-                !strcmp(a, "--seed"))
+                !strcmp(a, "--seed") || !strcmp(a, "--weights") || !strcmp(a, "--init-dtype"))
                 return fail("%s expects an argument", a);
             return fail("unknown option '%s' (see xfc --help)", a);
         } else if (o->input) {
@@ -168,16 +198,18 @@ static int compile(const Options *o, const char *src, size_t len, const char *cm
     if (o->dump_ir && !*o->dump_ir)
         ir_graph_dump(g, stdout);
     if (o->stats)
-        pass_stats_print(g, &cx.stats, stdout);
+        pass_stats_print(g, &cx.stats, o->weights, stdout);
     if (o->dump_dot && !write_dot(g, o->dump_dot))
         goto done;
     char err[512];
-    if (o->init_weights && !ir_weights_init(g, o->init_weights, o->seed, err, sizeof err)) {
+    if (o->init_weights && !ir_weights_init(g, o->init_weights, o->seed, o->init_dtype, err,
+                                              sizeof err)) {
         fprintf(stderr, "xfc: error: %s\n", err);
         goto done;
     }
     if (o->out_c) {
-        XfCgOptions cg = {.command_line = cmdline, .line_directives = o->line_directives};
+        XfCgOptions cg = {.weights = o->weights, .command_line = cmdline,
+                          .line_directives = o->line_directives};
         if (!cg_model_write(g, o->out_c, &cg, err, sizeof err)) {
             fprintf(stderr, "xfc: error: %s\n", err);
             goto done;

@@ -4,9 +4,6 @@
 
 #include "../ir/ir.h"
 
-/* --weights: how the generated open stores the matrices (docs/semantics.md, "Weight formats") */
-typedef enum { XF_WEIGHTS_F32, XF_WEIGHTS_BF16, XF_WEIGHTS_Q8 } XfWeightFormat;
-
 typedef struct {
     XfWeightFormat weights;     /* XF_WEIGHTS_F32 unless --weights says otherwise */
     const char *command_line;   /* recorded in the file's first comment */

@@ -168,6 +168,33 @@ static int n_weights(const XfGraph *g)
     return k;
 }
 
+/* ---- weight formats (--weights) ------------------------------------------
+ * Which matrices convert is ir_weight_converts; the values each format
+ * stands for are runtime/xfrt_wfmt.h's.  For now open keeps every converted
+ * matrix as the fp32 values w' it stands for (xfrt_st_get_converted), so
+ * every reader of a matrix (products, the embedding gather, experts, sparse
+ * FFN units) sees w' unchanged; the compact storage replaces these two. */
+static const char *weight_fmt_const(CgCtx *c, const XfNode *w)
+{
+    if (!ir_weight_converts(w->attr.name))
+        return "XFRT_WF_F32";
+    switch (c->opt->weights) {
+    case XF_WEIGHTS_BF16: return "XFRT_WF_BF16";
+    case XF_WEIGHTS_Q8: return "XFRT_WF_Q8";
+    default: return "XFRT_WF_F32";
+    }
+}
+
+static void emit_weight_loads(CgCtx *c)
+{
+    CWriter *w = c->w;
+    cw_line(w, "for (int xf_i = 0; xf_i < %d; xf_i++)", n_weights(c->g));
+    cw_line(w, "    if (xfrt_st_get_converted(&xf_m->st, xf_weights[xf_i].name, xf_weights[xf_i].rank,");
+    cw_line(w, "                              xf_weights[xf_i].dim, xf_weights[xf_i].fmt, &xf_m->w[xf_i],");
+    cw_line(w, "                              xf_err, xf_err_size) != 0)");
+    cw_line(w, "        goto xf_fail;");
+}
+
 static void emit_header(CgCtx *c, XfStrBuf *h)
 {
     const XfGraph *g = c->g;
@@ -200,6 +227,10 @@ static void emit_header(CgCtx *c, XfStrBuf *h)
     xf_sb_printf(h, "#define %s_OUT     %lld   /* floats per token of output: VOCAB, or DIM for "
                  "head = none */\n", N, (long long)cg_last_dim(c, g->logits));
     xf_sb_printf(h, "#define %s_N_WEIGHTS   %d   /* tensors %s_open reads */\n", N, n_weights(g), N);
+    xf_sb_printf(h, "#define %s_WEIGHTS     \"%s\"   /* --weights: how the matrices are kept (f32, bf16, q8) */\n",
+                 N, ir_weight_format_name(c->opt->weights));
+    xf_sb_printf(h, "#define %s_WEIGHT_BYTES %lld   /* bytes the weights take in that format */\n", N,
+                 (long long)ir_weights_resident_bytes(g, c->opt->weights));
     xf_sb_printf(h, "#define %s_ARENA_BYTES %lld   /* activations, planned by pass memplan */\n", N,
                  (long long)g->plan.arena_bytes);
     xf_sb_printf(h, "#define %s_KV_BYTES    %lld   /* KV caches of %d attention layers */\n", N,
@@ -215,11 +246,12 @@ static void emit_header(CgCtx *c, XfStrBuf *h)
     xf_sb_printf(h, "typedef struct %s %s;\n\n", N, N);
     xf_sb_printf(h,
         "/* Opens the safetensors file at weights_path, checks that it holds every\n"
-        " * tensor of this model with the expected F32 shape, and allocates the arena\n"
+        " * tensor of this model with the expected shape (F32, BF16 or F16), keeps\n"
+        " * the matrices as %s_WEIGHTS says, and allocates the arena\n"
         " * and KV cache (empty).  Returns a new model that the caller owns and frees\n"
         " * with %s_close, or NULL with a message naming the file or the tensor in\n"
         " * err (err_size bytes, always NUL-terminated; err may be NULL).  The file\n"
-        " * stays mapped until %s_close; weights_path is not kept. */\n", N, N);
+        " * stays mapped until %s_close; weights_path is not kept. */\n", N, N, N);
     xf_sb_printf(h, "%s *%s_open(const char *weights_path, char *err, size_t err_size);\n\n", N, N);
     xf_sb_printf(h, "/* Frees m and everything it holds, and unmaps the weights.  NULL is a no-op. */\n");
     xf_sb_printf(h, "void %s_close(%s *m);\n\n", N, N);
@@ -248,14 +280,17 @@ static void emit_api(CgCtx *c)
     const char *N = c->name;
     int nw = n_weights(g);
     long long kv_floats = 0;
-    cw_line(w, "/* ---- weights: names and shapes (xfc docs/weights.md), checked by %s_open ---- */", N);
-    cw_open(w, "static const struct { const char *name; int rank; int64_t dim[3]; } xf_weights[%d] =", nw);
+    cw_line(w, "/* ---- weights: names, shapes (xfc docs/weights.md) and how %s_open keeps them ---- */", N);
+    cw_line(w, "/* fmt: XFRT_WF_F32 as the file's values, or the --weights %s form of a matrix */",
+            ir_weight_format_name(c->opt->weights));
+    cw_open(w, "static const struct { const char *name; int rank; int64_t dim[3]; int fmt; } xf_weights[%d] =", nw);
     for (XfId id = 1; id <= g->n_nodes; id++) {
         const XfNode *x = &g->nodes[id];
         if (x->op != XF_OP_WEIGHT)
             continue;
-        cw_line(w, "{\"%s\", %d, {%lld, %lld, %lld}},", x->attr.name, x->shape.rank,
-                (long long)x->shape.dim[0], (long long)x->shape.dim[1], (long long)x->shape.dim[2]);
+        cw_line(w, "{\"%s\", %d, {%lld, %lld, %lld}, %s},", x->attr.name, x->shape.rank,
+                (long long)x->shape.dim[0], (long long)x->shape.dim[1], (long long)x->shape.dim[2],
+                weight_fmt_const(c, x));
     }
     cw_close(w, ";");
     cw_blank(w);
@@ -327,10 +362,7 @@ static void emit_api(CgCtx *c)
     cw_line(w, "free(xf_m);");
     cw_line(w, "return NULL;");
     cw_close(w, NULL);
-    cw_line(w, "for (int xf_i = 0; xf_i < %d; xf_i++)", nw);
-    cw_line(w, "    if (xfrt_st_get(&xf_m->st, xf_weights[xf_i].name, xf_weights[xf_i].rank, xf_weights[xf_i].dim,");
-    cw_line(w, "                    &xf_m->w[xf_i], xf_err, xf_err_size) != 0)");
-    cw_line(w, "        goto xf_fail;");
+    emit_weight_loads(c);
     cw_line(w, "xf_m->arena = (unsigned char *)aligned_alloc(64, %lld);",
             (long long)((g->plan.arena_bytes + 63) / 64 * 64 + 64));
     cw_line(w, "xf_m->kv_mem = (float *)calloc(%lld, sizeof(float));",

@@ -168,7 +168,8 @@ static void check_settings(XfSema *s, const XfAstModel *am, XfModelDesc *m)
 
 /* The names the generated header derives from the model name (SPEC 5). */
 static const char *const api_suffixes[] = {
-    "_VOCAB", "_DIM", "_CONTEXT", "_OUT", "_N_WEIGHTS", "_ARENA_BYTES", "_KV_BYTES",
+    "_VOCAB", "_DIM", "_CONTEXT", "_OUT", "_N_WEIGHTS", "_WEIGHTS", "_WEIGHT_BYTES",
+    "_ARENA_BYTES", "_KV_BYTES",
     "_HAS_DECODE", "_ERR_ARG", "_ERR_TOKEN", "_ERR_FULL", "_ERR_NO_DECODE", "_open", "_close",
     "_forward", "_decode", "_reset", NULL,
 };

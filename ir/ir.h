@@ -229,7 +229,26 @@ void ir_graph_dump_dot(const XfGraph *g, FILE *out);
 void ir_shape_str(const XfGraph *g, const XfShape *s, XfDtype dt, char *buf, size_t n);
 
 /* ---- weights.c ---------------------------------------------------------- */
-/* Writes every WEIGHT of g as F32 safetensors, deterministic for seed. */
-bool ir_weights_init(const XfGraph *g, const char *path, uint64_t seed, char *err, size_t n);
+/* --weights: how the generated open stores the matrices (docs/semantics.md,
+ * "Weight formats"); the values are the runtime's XFRT_WF_* */
+typedef enum { XF_WEIGHTS_F32, XF_WEIGHTS_BF16, XF_WEIGHTS_Q8 } XfWeightFormat;
+/* The dtype --init-weights writes: every tensor in it */
+typedef enum { XF_DTYPE_F32, XF_DTYPE_BF16, XF_DTYPE_F16 } XfFileDtype;
+
+const char *ir_weight_format_name(XfWeightFormat f);         /* "f32", "bf16", "q8" */
+/* A weight that --weights bf16/q8 converts (the matrices: embed, lm_head,
+ * attn.wq/wk/wv/wo, ffn.w1/w2/w3, moe.w1/w2/w3, sffn.w1/w2); every other
+ * tensor stays fp32 in every format. */
+bool    ir_weight_converts(const char *name);
+/* Bytes the loaded model keeps for one weight, and for all of them: fp32 4
+ * per element; a converted matrix 2 per element (bf16) or 1 per element plus
+ * a 4-byte scale per block of 32 along each row, the last one possibly
+ * shorter (q8).  INT64_MAX if it overflows. */
+int64_t ir_weight_bytes(const XfNode *w, XfWeightFormat f);
+int64_t ir_weights_resident_bytes(const XfGraph *g, XfWeightFormat f);
+/* Writes every WEIGHT of g as safetensors of one dtype (values rounded to
+ * nearest even from the F32 ones), deterministic for seed. */
+bool ir_weights_init(const XfGraph *g, const char *path, uint64_t seed, XfFileDtype dtype,
+                     char *err, size_t n);
 
 #endif

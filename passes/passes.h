@@ -70,7 +70,8 @@ bool pass_stats(XfGraph *g, XfPassCtx *cx);      /* stats.c */
 
 /* stats.c: FLOPs per output row of one node (the flops column of ops.def) */
 double pass_stats_node_flops(const XfGraph *g, const XfNode *x, bool dense);
-/* stats.c: prints the table that `xfc --stats` shows */
-void pass_stats_print(const XfGraph *g, const XfStats *st, FILE *out);
+/* stats.c: prints the table that `xfc --stats` shows; the weights line in
+ * format wf (--weights) */
+void pass_stats_print(const XfGraph *g, const XfStats *st, XfWeightFormat wf, FILE *out);
 
 #endif

@@ -269,7 +269,7 @@ static void row(FILE *out, const char *name, const XfCost *c)
             c->flops, c->flops_dense, c->flops_dense > 0 ? c->flops / c->flops_dense : 1.0);
 }
 
-void pass_stats_print(const XfGraph *g, const XfStats *st, FILE *out)
+void pass_stats_print(const XfGraph *g, const XfStats *st, XfWeightFormat wf, FILE *out)
 {
     fprintf(out, "model %s: %lld block instances, context %lld\n", g->model_name,
             (long long)st->n_blocks, (long long)g->context);
@@ -285,6 +285,9 @@ void pass_stats_print(const XfGraph *g, const XfStats *st, FILE *out)
     if (g->plan.done)
         fprintf(out, "memory: activation arena %lld bytes (peak), KV caches %lld bytes\n",
                 (long long)g->plan.arena_bytes, (long long)g->plan.kv_bytes);
+    fprintf(out, "weights: %s, %lld bytes resident (f32: %lld)\n", ir_weight_format_name(wf),
+            (long long)ir_weights_resident_bytes(g, wf),
+            (long long)ir_weights_resident_bytes(g, XF_WEIGHTS_F32));
     fprintf(out, "%-22s %8s %8s %9s %16s %16s\n", "work per call", "kernels", "regions", "barriers",
             "act. bytes wr.", "act. bytes rd.");
     const XfWork *w[2] = {&st->forward, &st->decode};

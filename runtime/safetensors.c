@@ -7,9 +7,14 @@
  * it if it did).  Every tensor's offsets are checked against the data section,
  * against its dtype and shape, and against every other tensor, so later reads
  * need no checks.  After open, `tensors` is sorted by name; `names` holds for
- * each tensor "NAME\0DTYPE\0" (the dtype text is kept for messages). */
+ * each tensor "NAME\0DTYPE\0" (the dtype text is kept for messages).
+ *
+ * Lookups hand out fp32 values (F32 as stored, BF16 and F16 widened exactly),
+ * the data as stored, or a matrix converted per --weights; every copy they
+ * make is owned by the file and freed at close. */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +24,7 @@
 #include <unistd.h>
 
 #include "xfrt.h"
+#include "xfrt_wfmt.h"
 
 #define XFRT_JSON_MAX_DEPTH 64
 
@@ -395,7 +401,9 @@ static inline int xfrt_st_entry(XfrtJson *p, XfrtTensorInfo *t, XfrtNames *nm)
             const char *dt = xfrt_st_text(p, nm, "NUL in a dtype");
             if (!dt)
                 return -1;
-            t->is_f32 = strcmp(dt, "F32") == 0;
+            t->dtype = strcmp(dt, "F32") == 0    ? XFRT_DT_F32
+                     : strcmp(dt, "BF16") == 0 ? XFRT_DT_BF16
+                     : strcmp(dt, "F16") == 0  ? XFRT_DT_F16 : XFRT_DT_OTHER;
         } else if (f == 1) {
             if (xfrt_st_uints(p, t->name, "shape", v, 8, &count) < 0)
                 return -1;
@@ -642,10 +650,11 @@ XFRT_API int xfrt_st_open(XfrtSafetensors *st, const char *path, char *err, size
     return 0;
 }
 
-XFRT_API int xfrt_st_get(XfrtSafetensors *st, const char *name, int rank, const int64_t *dims,
-                         const float **out, char *err, size_t err_size)
+/* Finds tensor `name` with exactly the shape dims[rank] and an accepted dtype. */
+static inline const XfrtTensorInfo *xfrt_st_find(const XfrtSafetensors *st, const char *name,
+                                                 int rank, const int64_t *dims, char *err,
+                                                 size_t err_size)
 {
-    *out = NULL;
     int lo = 0, hi = st->n_tensors;
     while (lo < hi) {
         int mid = lo + (hi - lo) / 2;
@@ -654,12 +663,16 @@ XFRT_API int xfrt_st_get(XfrtSafetensors *st, const char *name, int rank, const 
         else
             hi = mid;
     }
-    if (lo == st->n_tensors || strcmp(st->tensors[lo].name, name) != 0)
-        return xfrt_errf(err, err_size, "tensor %s: missing", name);
+    if (lo == st->n_tensors || strcmp(st->tensors[lo].name, name) != 0) {
+        xfrt_errf(err, err_size, "tensor %s: missing", name);
+        return NULL;
+    }
     const XfrtTensorInfo *t = &st->tensors[lo];
-    if (!t->is_f32)
-        return xfrt_errf(err, err_size, "tensor %s: dtype %s, expected F32", name,
-                         xfrt_st_dtype(t));
+    if (t->dtype == XFRT_DT_OTHER) {
+        xfrt_errf(err, err_size, "tensor %s: dtype %s, expected F32, BF16 or F16", name,
+                  xfrt_st_dtype(t));
+        return NULL;
+    }
     int same = t->rank == rank;
     for (int k = 0; same && k < rank; k++)
         same = t->dim[k] == dims[k];
@@ -668,26 +681,126 @@ XFRT_API int xfrt_st_get(XfrtSafetensors *st, const char *name, int rank, const 
         xfrt_shape_str(have, sizeof have, t->rank, t->dim);
         xfrt_shape_str(want, sizeof want, rank < 0 ? 0 : rank > 8 ? 8 : rank, dims);
         xfrt_errf(err, err_size, "tensor %s: shape %s expected %s", name, have, want);
-        return -1;
+        return NULL;
     }
+    return t;
+}
+
+/* A new buffer of bytes (at least 4), owned by st; NULL when out of memory. */
+static inline void *xfrt_st_own(XfrtSafetensors *st, size_t bytes)
+{
+    void **grown = realloc(st->copies, (size_t)(st->n_copies + 1) * sizeof *grown);
+    if (!grown)
+        return NULL;
+    st->copies = grown;
+    void *copy = malloc(bytes > sizeof(float) ? bytes : sizeof(float));
+    if (copy)
+        st->copies[st->n_copies++] = copy;
+    return copy;
+}
+
+static inline size_t xfrt_st_count(const XfrtTensorInfo *t)
+{
+    return (size_t)(t->end - t->begin) / (t->dtype == XFRT_DT_F32 ? 4u : 2u);
+}
+
+/* The tensor's values as fp32: the mapped data when it is F32 and aligned. */
+static inline const float *xfrt_st_values(XfrtSafetensors *st, const XfrtTensorInfo *t,
+                                          int force_copy)
+{
     const unsigned char *src = st->data + t->begin;
-    if ((uintptr_t)src % sizeof(float) == 0) {
-        *out = (const float *)(const void *)src;
+    if (t->dtype == XFRT_DT_F32 && !force_copy && (uintptr_t)src % sizeof(float) == 0)
+        return (const float *)(const void *)src;
+    size_t count = xfrt_st_count(t);
+    float *copy = xfrt_st_own(st, count * sizeof(float));
+    if (!copy)
+        return NULL;
+    if (t->dtype == XFRT_DT_F32) {
+        memcpy(copy, src, count * sizeof(float));
+        return copy;
+    }
+    for (size_t i = 0; i < count; i++) {
+        uint16_t h;
+        memcpy(&h, src + 2 * i, sizeof h);
+        copy[i] = t->dtype == XFRT_DT_BF16 ? xfrt_bf16_widen(h) : xfrt_f16_widen(h);
+    }
+    return copy;
+}
+
+XFRT_API int xfrt_st_get(XfrtSafetensors *st, const char *name, int rank, const int64_t *dims,
+                         const float **out, char *err, size_t err_size)
+{
+    *out = NULL;
+    const XfrtTensorInfo *t = xfrt_st_find(st, name, rank, dims, err, err_size);
+    if (!t)
+        return -1;
+    *out = xfrt_st_values(st, t, 0);
+    return *out ? 0 : xfrt_errf(err, err_size, "tensor %s: out of memory", name);
+}
+
+XFRT_API int xfrt_st_get_raw(XfrtSafetensors *st, const char *name, int rank,
+                             const int64_t *dims, const void **data, int *dtype, char *err,
+                             size_t err_size)
+{
+    *data = NULL;
+    *dtype = XFRT_DT_OTHER;
+    const XfrtTensorInfo *t = xfrt_st_find(st, name, rank, dims, err, err_size);
+    if (!t)
+        return -1;
+    const unsigned char *src = st->data + t->begin;
+    size_t size = t->dtype == XFRT_DT_F32 ? 4u : 2u, bytes = (size_t)(t->end - t->begin);
+    *dtype = t->dtype;
+    if ((uintptr_t)src % size == 0) {
+        *data = src;
         return 0;
     }
-    size_t bytes = (size_t)(t->end - t->begin);
-    void **grown = realloc(st->copies, (size_t)(st->n_copies + 1) * sizeof *grown);
-    void *copy = malloc(bytes ? bytes : sizeof(float));
-    if (!grown || !copy) {
-        if (grown)
-            st->copies = grown;
-        free(copy);
-        xfrt_errf(err, err_size, "tensor %s: out of memory", name);
-        return -1;
-    }
-    st->copies = grown;
+    void *copy = xfrt_st_own(st, bytes);
+    if (!copy)
+        return xfrt_errf(err, err_size, "tensor %s: out of memory", name);
     memcpy(copy, src, bytes);
-    st->copies[st->n_copies++] = copy;
-    *out = copy;
+    *data = copy;
+    return 0;
+}
+
+/* ---- --weights, for now as fp32 values (the interim storage) -------------
+ * One place converts a matrix to the values w' its format stands for; the
+ * kernels read fp32 as ever.  Storing the compact forms instead (bf16
+ * halves, q8 blocks with their scales) replaces only this function and the
+ * readers of those matrices. */
+XFRT_API int xfrt_st_get_converted(XfrtSafetensors *st, const char *name, int rank,
+                                   const int64_t *dims, int fmt, const float **out, char *err,
+                                   size_t err_size)
+{
+    *out = NULL;
+    if (fmt == XFRT_WF_F32)
+        return xfrt_st_get(st, name, rank, dims, out, err, err_size);
+    const XfrtTensorInfo *t = xfrt_st_find(st, name, rank, dims, err, err_size);
+    if (!t)
+        return -1;
+    float *w = (float *)xfrt_st_values(st, t, 1);   /* a copy of its own, converted in place */
+    if (!w)
+        return xfrt_errf(err, err_size, "tensor %s: out of memory", name);
+    size_t count = xfrt_st_count(t);
+    if (fmt == XFRT_WF_BF16) {
+        if (t->dtype != XFRT_DT_BF16)               /* BF16 data is already its own w' */
+            for (size_t i = 0; i < count; i++)
+                w[i] = xfrt_bf16_widen(xfrt_bf16_round(w[i]));
+    } else {
+        size_t cols = rank > 0 ? (size_t)dims[rank - 1] : 1;
+        int8_t q[XFRT_Q8_BLOCK];
+        for (size_t i = 0; i < count; i++)         /* a scale needs finite values */
+            if (!isfinite(w[i]))
+                return xfrt_errf(err, err_size, "tensor %s: element %zu is %g; --weights q8 "
+                                 "needs finite values", name, i, (double)w[i]);
+        for (size_t row = 0; cols && row < count / cols; row++)
+            for (size_t k = 0; k < cols; k += XFRT_Q8_BLOCK) {
+                float *b = w + row * cols + k;
+                int len = cols - k < XFRT_Q8_BLOCK ? (int)(cols - k) : XFRT_Q8_BLOCK;
+                float s = xfrt_q8_block(b, len, q);
+                for (int i = 0; i < len; i++)
+                    b[i] = xfrt_q8_value(q[i], s);
+            }
+    }
+    *out = w;
     return 0;
 }

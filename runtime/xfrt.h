@@ -101,12 +101,16 @@ static inline void xfrt_stride(long items, double work, long *first, long *step)
 
 /* ---- safetensors.c ------------------------------------------------------ */
 
+/* The dtypes a model's tensors may have (xfc's docs/weights.md); any other is
+ * XFRT_DT_OTHER, which xfrt_st_get refuses. */
+enum { XFRT_DT_F32, XFRT_DT_BF16, XFRT_DT_F16, XFRT_DT_OTHER };
+
 typedef struct {
     const char *name;           /* points into `names` */
     int         rank;
     int64_t     dim[8];
     uint64_t    begin, end;     /* byte offsets into the data section */
-    int         is_f32;         /* dtype == "F32" */
+    int         dtype;          /* XFRT_DT_* */
 } XfrtTensorInfo;
 
 typedef struct {
@@ -117,7 +121,7 @@ typedef struct {
     XfrtTensorInfo *tensors;
     int             n_tensors;
     char           *names;      /* storage for tensor names */
-    void          **copies;     /* aligned copies of unaligned tensors */
+    void          **copies;     /* aligned, widened or converted copies, freed at close */
     int             n_copies;
 } XfrtSafetensors;
 
@@ -127,11 +131,29 @@ typedef struct {
  * Returns 0, or -1 with a message (naming the tensor where one is at fault). */
 XFRT_API int  xfrt_st_open(XfrtSafetensors *st, const char *path, char *err, size_t err_size);
 XFRT_API void xfrt_st_close(XfrtSafetensors *st);
-/* Looks up an F32 tensor by name and checks its shape.  Sets *out to its data
- * (4-byte aligned: copied when the file's offset is not).  Returns 0, or -1
- * with "tensor NAME: missing" / "...: shape [..] expected [..]" / "...: dtype". */
+/* Looks up an F32, BF16 or F16 tensor by name and checks its shape.  Sets
+ * *out to its values as fp32: the file's F32 data itself when it is 4-byte
+ * aligned, else an aligned copy; BF16 and F16 widened exactly into a copy.
+ * Returns 0, or -1 with "tensor NAME: missing" / "...: shape [..] expected
+ * [..]" / "...: dtype D, expected F32, BF16 or F16". */
 XFRT_API int  xfrt_st_get(XfrtSafetensors *st, const char *name, int rank, const int64_t *dims,
                           const float **out, char *err, size_t err_size);
+/* The same lookup, without widening: *data is the tensor as stored (F32 4
+ * bytes an element, BF16 and F16 2, little-endian, as the host reads them),
+ * aligned to its element size (copied when the file's offset is not), and
+ * *dtype its XFRT_DT_*.  A BF16 tensor kept as bf16 is read through here. */
+XFRT_API int  xfrt_st_get_raw(XfrtSafetensors *st, const char *name, int rank,
+                              const int64_t *dims, const void **data, int *dtype, char *err,
+                              size_t err_size);
+/* A matrix as --weights keeps it, for now as the fp32 values w' it stands for
+ * (xfc's docs/semantics.md, "Weight formats"): fmt XFRT_WF_F32 is
+ * xfrt_st_get; XFRT_WF_BF16 rounds each value to bfloat16 (a BF16 tensor is
+ * its own w'); XFRT_WF_Q8 cuts each row (the last axis) into blocks of
+ * XFRT_Q8_BLOCK and stores q * s (refusing a tensor with an infinity or
+ * NaN, which no scale can hold).  The copy is freed at close. */
+XFRT_API int  xfrt_st_get_converted(XfrtSafetensors *st, const char *name, int rank,
+                                    const int64_t *dims, int fmt, const float **out, char *err,
+                                    size_t err_size);
 
 /* ---- kernels_dense.c ----------------------------------------------------- */
 

@@ -35,10 +35,12 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
         if (!ir_verify(g, sink))
             abort();            /* lowering built an invalid graph */
         if (pass_pipeline_run(g, &cx)) {
-            pass_stats_print(g, &cx.stats, sink);
+            XfWeightFormat wf = (XfWeightFormat)(size % 3);    /* each format, by input */
+            pass_stats_print(g, &cx.stats, wf, sink);
             if (g->n_nodes <= FUZZ_MAX_CODEGEN_NODES) {
                 ir_graph_dump(g, sink);
-                XfCgOptions opt = {.command_line = "xfc fuzz.xf", .line_directives = true};
+                XfCgOptions opt = {.weights = wf, .command_line = "xfc fuzz.xf",
+                                   .line_directives = true};
                 XfStrBuf c = {0}, h = {0};
                 char err[512];
                 if (cg_model_emit(g, "out/fuzz.c", &opt, &c, &h, err, sizeof err))

@@ -14,7 +14,8 @@
  * Every bad call must return a negative code, write nothing to logits and leave
  * the model's state unchanged: the decode (or forward, without decode) that
  * follows must give bitwise the logits it gives without the bad call.
- * Prints "info vocab=V dim=D context=C out=O", one line per command, and FAIL lines;
+ * Prints "info vocab=V dim=D context=C out=O", "info weights=F weight_bytes=B"
+ * (NAME_WEIGHTS, NAME_WEIGHT_BYTES), one line per command, and FAIL lines;
  * exits 1 if any check failed, 2 on usage or I/O errors.
  */
 #include <stdarg.h>
@@ -45,6 +46,8 @@ typedef XF_MODEL Model;
 #define M_DIM     XF_FN(_DIM)
 #define M_CONTEXT XF_FN(_CONTEXT)
 #define M_OUT     XF_FN(_OUT)
+#define M_WEIGHTS XF_FN(_WEIGHTS)
+#define M_WEIGHT_BYTES XF_FN(_WEIGHT_BYTES)
 
 static const uint32_t SENTINEL = 0x7fc0deadu;   /* a quiet NaN no kernel produces */
 
@@ -318,6 +321,7 @@ int main(int argc, char **argv)
     }
     printf("info vocab=%ld dim=%ld context=%ld out=%ld\n", (long)M_VOCAB, (long)M_DIM,
            (long)M_CONTEXT, (long)M_OUT);
+    printf("info weights=%s weight_bytes=%lld\n", M_WEIGHTS, (long long)M_WEIGHT_BYTES);
 
     char *save = script;
     for (char *line = script; line && *line; line = save) {

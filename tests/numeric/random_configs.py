@@ -3,6 +3,7 @@
 
   /usr/bin/python3 tests/numeric/random_configs.py --xfc build/xfc [--shard 0/5] [--count 20]
                    [--seed 2024] [--workdir DIR] [--only 3,7] [--list] [--write DIR]
+                   [--weight-format f32|bf16|q8]
 
 Config i is generated from random.Random(seed * 1000 + i), so a failure is
 reproduced with `--only i` (and `--write DIR` leaves the .xf files in DIR).
@@ -12,6 +13,8 @@ biases, every activation, layernorm / none, post residual, learned / no
 positions, tied embeddings, no final norm, embed_norm, head = none (pre and post residual); odd expert counts, top_k = experts,
 capacities that force drops, MoD capacities giving k = 1 and k = T, sparse_ffn
 block sizes that do not divide 8. --list prints the coverage table.
+Under --weight-format bf16 (q8) configurations 8-15, 24-31, ... read a BF16
+(F16) weights file, the rest F32.
 """
 import argparse
 import os
@@ -265,6 +268,7 @@ def main(argv=None):
     ap.add_argument("--workdir")
     ap.add_argument("--write", help="write the .xf files to this folder and stop")
     ap.add_argument("--list", action="store_true", help="print the coverage table and stop")
+    ap.add_argument("--weight-format", choices=xfref.WEIGHT_FORMATS, default="f32")
     a = ap.parse_args(argv)
 
     k, n = (int(v) for v in a.shard.split("/"))
@@ -308,9 +312,13 @@ def main(argv=None):
         if i % 5 == 0:
             ccs.append("clang-noomp")
         py = i % 3 == 2
+        wf = a.weight_format
+        dtype = "F32" if wf == "f32" or (i // 8) % 2 == 0 else "BF16" if wf == "bf16" else "F16"
         res = run_numeric.run_model(xf, os.path.abspath(a.xfc), seed=i + 1, threads=[1, 2, 3], ccs=ccs,
-                                    workdir=cdir, py_weights=py, misalign=py, quick=True, label=f"config {i}",
-                                    bad_inputs=(i % 4 == 0 or "bidirectional" in feats))
+                                    workdir=cdir, py_weights=py, misalign=py, quick=True,
+                                    label=f"config {i}" + (f" (--weights {wf}, {dtype} file)" if wf != "f32" else ""),
+                                    bad_inputs=(i % 4 == 0 or "bidirectional" in feats),
+                                    weight_format=wf, file_dtype=dtype)
         if res.status != run_numeric.EXIT_PASS:
             print("   --- model text ---\n" + "".join("   " + l + "\n" for l in text.splitlines()))
         run_numeric.print_result(res)

@@ -20,6 +20,10 @@ How to run (always /usr/bin/python3: it is the interpreter with torch):
   #   --weights W       use this safetensors file instead of xfc --init-weights
   #   --py-weights      use the reference's own random weights (--misalign:
   #                     tensor data at offsets that are not 4-byte aligned)
+  #   --weight-format F xfc --weights F (f32, bf16, q8): the reference then
+  #                     computes with each matrix's stored value w' (SPEC §3)
+  #   --file-dtype D    xfc --init-weights writes D (F32, BF16, F16; --init-dtype),
+  #                     checked against the F32 file rounded to nearest even
   #   --quick           fewer decode steps;  --no-bisect  see below
   # On a mismatch the model is cut after k sublayers (xfref.model_text, same
   # weight names) and bisected, to name the first sublayer that disagrees.
@@ -61,6 +65,7 @@ import tempfile
 import time
 
 import numpy as np
+import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "reference"))
@@ -161,9 +166,9 @@ def script_text(groups):
     return "\n".join(out) + "\n"
 
 
-def run_reference(m, weights, groups, tie_tol):
+def run_reference(m, weights, groups, tie_tol, weight_format="f32"):
     """Returns list per group of (list of outputs [rows, V], ties, stats)."""
-    ref = xfref.Reference(m, weights, tie_tol=tie_tol)
+    ref = xfref.Reference(m, weights, tie_tol=tie_tol, weight_format=weight_format)
     res = []
     for label, cmds in groups:
         outs = []
@@ -276,7 +281,7 @@ def run_harness(exe, weights, script, outbin, threads, sanitize=False):
 
 # ---------------------------------------------------------------- weights
 
-def check_weight_names(m, path, res):
+def check_weight_names(m, path, res, dtype="F32"):
     """The tensors xfc --init-weights wrote must be exactly SPEC §4's."""
     hdr, _ = st_io.read_header(path)
     want = {n: tuple(s) for n, s, _ in xfref.weight_specs(m)}
@@ -285,8 +290,8 @@ def check_weight_names(m, path, res):
         if n not in hdr:
             res.fail(f"weights: xfc --init-weights wrote no tensor {n} (SPEC §4 requires {list(s)})")
             ok = False
-        elif tuple(hdr[n]["shape"]) != s or hdr[n]["dtype"] != "F32":
-            res.fail(f"weights: {n} is {hdr[n]['dtype']}{hdr[n]['shape']}, SPEC §4 says F32{list(s)}")
+        elif tuple(hdr[n]["shape"]) != s or hdr[n]["dtype"] != dtype:
+            res.fail(f"weights: {n} is {hdr[n]['dtype']}{hdr[n]['shape']}, expected {dtype}{list(s)}")
             ok = False
     extra = sorted(set(hdr) - set(want))
     if extra:
@@ -294,15 +299,34 @@ def check_weight_names(m, path, res):
     return ok
 
 
-def make_weights(m, xfc, xf, path, seed, use_py, res, misalign=False):
+def make_weights(m, xfc, xf, path, seed, use_py, res, misalign=False, dtype="F32"):
     if use_py:
-        st_io.write(path, xfref.random_weights(m, seed), misalign=misalign)
+        st_io.write(path, xfref.random_weights(m, seed), misalign=misalign, dtype=dtype)
         return True
-    rc, out, _ = _run([xfc, xf, "--init-weights", path, "--seed", str(seed)])
+    rc, out, _ = _run([xfc, xf, "--init-weights", path, "--seed", str(seed), "--init-dtype", dtype])
     if rc != 0 or not os.path.exists(path):
         res.fail(f"xfc --init-weights failed (exit {rc}): {out.strip()[:2000]}")
         return False
-    return check_weight_names(m, path, res)
+    if not check_weight_names(m, path, res, dtype):
+        return False
+    if dtype != "F32":
+        # the same seed's F32 file, rounded to nearest even here, is what xfc wrote
+        f32 = path + ".f32"
+        rc, out, _ = _run([xfc, xf, "--init-weights", f32, "--seed", str(seed)])
+        if rc != 0:
+            res.fail(f"xfc --init-weights (F32) failed (exit {rc}): {out.strip()[:2000]}")
+            return False
+        a, b = st_io.read(f32), st_io.read(path)
+        for n in a:
+            want = (torch.from_numpy(a[n]).to(torch.bfloat16).float().numpy() if dtype == "BF16"
+                    else a[n].astype(np.float16).astype(np.float32))
+            if not np.array_equal(want, b[n]):
+                i = int(np.argmax((want != b[n]).reshape(-1)))
+                res.fail(f"weights: xfc --init-dtype {dtype}: {n}[{i}] is {b[n].reshape(-1)[i]!r}, "
+                         f"the F32 value {a[n].reshape(-1)[i]!r} rounds to {want.reshape(-1)[i]!r}")
+                return False
+        os.remove(f32)
+    return True
 
 
 def bad_weight_files(m, weights_path, workdir):
@@ -373,12 +397,14 @@ def bad_weight_files(m, weights_path, workdir):
 def run_model(xf, xfc, seed=1, threads=(1, 2, 3), ccs=("clang", "clang-noomp"), workdir=None,
               weights=None, py_weights=False, sanitize=False, seed_tries=6, tol=1e-4, tie_tol=1e-5,
               bad_inputs=True, quick=False, label=None, verbose=True, prepare_weights=None, misalign=False,
-              bisect=True):
+              bisect=True, weight_format="f32", file_dtype="F32"):
     """Runs the whole check for one model file; returns a Result.
 
     prepare_weights: optional fn(model, seed) -> {name: array} (crafted tests).
     misalign: with py_weights or prepare_weights, write tensor data at offsets
-    that are not 4-byte aligned (SPEC §4 says they must be accepted)."""
+    that are not 4-byte aligned (SPEC §4 says they must be accepted).
+    weight_format: xfc --weights (the reference computes with w');
+    file_dtype: the dtype of the weights file written (F32, BF16, F16)."""
     res = Result(label or os.path.basename(xf))
     try:
         m = xfref.parse_file(xf)
@@ -392,7 +418,8 @@ def run_model(xf, xfc, seed=1, threads=(1, 2, 3), ccs=("clang", "clang-noomp"), 
     say = print if verbose else (lambda *a, **k: None)
     try:
         _run_model(m, xf, xfc, seed, threads, ccs, workdir, weights, py_weights, sanitize, seed_tries,
-                   tol, tie_tol, bad_inputs, quick, res, say, prepare_weights, misalign, bisect)
+                   tol, tie_tol, bad_inputs, quick, res, say, prepare_weights, misalign, bisect,
+                   weight_format, file_dtype)
     except Exception as e:      # a crash in the driver is a failure, with its traceback
         import traceback
         res.fail(f"driver exception: {e}\n{traceback.format_exc()}")
@@ -422,13 +449,15 @@ def _families(m):
 
 
 def _run_model(m, xf, xfc, seed, threads, ccs, workdir, weights_arg, py_weights, sanitize, seed_tries,
-               tol, tie_tol, bad_inputs, quick, res, say, prepare_weights, misalign, bisect):
+               tol, tie_tol, bad_inputs, quick, res, say, prepare_weights, misalign, bisect,
+               wf, file_dtype):
     name = m.name
     say(f"== {res.name}: model {name} (vocab {m.vocab}, dim {m.dim}, context {m.context}, "
-        f"{len(m.instances)} block instances; {_families(m)})")
+        f"{len(m.instances)} block instances; {_families(m)}; --weights {wf}, {file_dtype} file)")
+    wflags = [] if wf == "f32" else ["--weights", wf]
 
     # 1. generate C first (it does not depend on the seed); build in the background
-    cpath, err = xfc_generate(xfc, xf, workdir, name)
+    cpath, err = xfc_generate(xfc, xf, workdir, name, wflags)
     if err:
         res.fail(err)
         return
@@ -443,8 +472,8 @@ def _run_model(m, xf, xfc, seed, threads, ccs, workdir, weights_arg, py_weights,
         if weights_arg:
             wpath = weights_arg
         elif prepare_weights is not None:
-            st_io.write(wpath, prepare_weights(m, s), misalign=misalign)
-        elif not make_weights(m, xfc, xf, wpath, s, py_weights, res, misalign):
+            st_io.write(wpath, prepare_weights(m, s), misalign=misalign, dtype=file_dtype)
+        elif not make_weights(m, xfc, xf, wpath, s, py_weights, res, misalign, file_dtype):
             return
         w = st_io.read(wpath)
         try:
@@ -453,7 +482,7 @@ def _run_model(m, xf, xfc, seed, threads, ccs, workdir, weights_arg, py_weights,
             res.fail(f"weights: {e}")
             return
         groups = make_plan(m, np.random.default_rng(1000 + s), quick)
-        refs = run_reference(m, w, groups, tie_tol)
+        refs = run_reference(m, w, groups, tie_tol, wf)
         near = [t for (_, ties, _) in refs for t in ties if not t.exact]
         if chosen is None or len(near) < chosen[3]:
             chosen = (s, groups, refs, len(near), open(wpath, "rb").read() if attempt + 1 < tries else None)
@@ -488,7 +517,7 @@ def _run_model(m, xf, xfc, seed, threads, ccs, workdir, weights_arg, py_weights,
     nofuse_exe = None
     if nofuse_v:
         ndir = os.path.join(workdir, "nofuse")
-        npath, err = xfc_generate(xfc, xf, ndir, name, ["--no-fuse"])
+        npath, err = xfc_generate(xfc, xf, ndir, name, ["--no-fuse"] + wflags)
         if err:
             res.fail(err)
         else:
@@ -515,6 +544,9 @@ def _run_model(m, xf, xfc, seed, threads, ccs, workdir, weights_arg, py_weights,
             want = f"info vocab={m.vocab} dim={m.dim} context={m.context} out={m.out_dim}"
             if info and info[0] != want:
                 res.fail(f"{tag} header macros: {info[0]!r}, expected {want!r}")
+            want = f"info weights={wf} weight_bytes={xfref.weight_bytes(m, wf)}"
+            if len(info) < 2 or info[1] != want:
+                res.fail(f"{tag} header macros: {info[1:2]!r}, expected {want!r}")
             if rc != 0:
                 fl = [l for l in out.splitlines() if l.startswith("FAIL") or "ERROR" in l or "runtime error" in l]
                 res.fail(f"{tag} harness exit {rc}:\n      " + "\n      ".join((fl or out.splitlines())[-30:]))
@@ -572,7 +604,7 @@ def _run_model(m, xf, xfc, seed, threads, ccs, workdir, weights_arg, py_weights,
     if bisect and any("MISMATCH" in f or "vs ref" in f for f in res.failures):
         say("   bisecting the model to find the first sublayer that disagrees ...")
         try:
-            res.fail(bisect_mismatch(m, xfc, wpath, workdir, tol, tie_tol, say))
+            res.fail(bisect_mismatch(m, xfc, wpath, workdir, tol, tie_tol, say, wf))
         except Exception as e:
             res.notes.append(f"bisect failed: {e}")
 
@@ -654,7 +686,7 @@ def _check_bad_inputs(res, m, exe, wpath, workdir, variant, say, rng):
             res.fail(f"{tag} weights with {label}: the message does not name the tensor: {msgs[path]!r}")
 
 
-def _prefix_fails(m, k, xfc, w, wpath, workdir, tol, tie_tol):
+def _prefix_fails(m, k, xfc, w, wpath, workdir, tol, tie_tol, wf="f32"):
     """Runs the model cut after k sublayers (xfref.model_text); returns
     (status, message) with status "ok" | "fail" | "near-tie" | "error"."""
     d = os.path.join(workdir, f"bisect_{k}")
@@ -663,14 +695,14 @@ def _prefix_fails(m, k, xfc, w, wpath, workdir, tol, tie_tol):
     with open(xf, "w") as f:
         f.write(xfref.model_text(m, k))
     mk = xfref.parse_file(xf)
-    cpath, err = xfc_generate(xfc, xf, d, mk.name)
+    cpath, err = xfc_generate(xfc, xf, d, mk.name, [] if wf == "f32" else ["--weights", wf])
     if err:
         return "error", err
     exe = build_all(["clang-noomp"], cpath, mk.name, d)["clang-noomp"]
     if exe.startswith("error:"):
         return "error", exe
     groups = make_plan(mk, np.random.default_rng(7))
-    refs = run_reference(mk, w, groups, tie_tol)
+    refs = run_reference(mk, w, groups, tie_tol, wf)
     script = os.path.join(d, "script.txt")
     with open(script, "w") as f:
         f.write(script_text(groups))
@@ -688,7 +720,7 @@ def _prefix_fails(m, k, xfc, w, wpath, workdir, tol, tie_tol):
     return "ok", ""
 
 
-def bisect_mismatch(m, xfc, wpath, workdir, tol, tie_tol, say):
+def bisect_mismatch(m, xfc, wpath, workdir, tol, tie_tol, say, wf="f32"):
     """Finds the shortest prefix of the model (in sublayers) whose logits
     already disagree; returns a description of the sublayer that starts it."""
     w = st_io.read(wpath)
@@ -697,7 +729,7 @@ def bisect_mismatch(m, xfc, wpath, workdir, tol, tie_tol, say):
     seen = {}
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        st, msg = _prefix_fails(m, mid, xfc, w, wpath, workdir, tol, tie_tol)
+        st, msg = _prefix_fails(m, mid, xfc, w, wpath, workdir, tol, tie_tol, wf)
         seen[mid] = (st, msg)
         say(f"   bisect: first {mid} sublayer(s): {st}")
         if st == "ok":
@@ -707,7 +739,7 @@ def bisect_mismatch(m, xfc, wpath, workdir, tol, tie_tol, say):
         else:
             return f"bisect stopped at {mid} sublayers: {st}: {msg[:300]}"
     if hi == 1 and 1 not in seen:
-        st, msg = _prefix_fails(m, 1, xfc, w, wpath, workdir, tol, tie_tol)
+        st, msg = _prefix_fails(m, 1, xfc, w, wpath, workdir, tol, tie_tol, wf)
         seen[1] = (st, msg)
         if st == "ok":
             return "bisect: the first sublayer alone agrees, yet the full model does not (non-monotone?)"
@@ -748,6 +780,10 @@ def main(argv=None):
     ap.add_argument("--tie-tol", type=float, default=1e-5)
     ap.add_argument("--no-bad-inputs", action="store_true")
     ap.add_argument("--quick", action="store_true", help="fewer decode steps")
+    ap.add_argument("--weight-format", choices=xfref.WEIGHT_FORMATS, default="f32",
+                    help="xfc --weights; the reference computes with each matrix's w'")
+    ap.add_argument("--file-dtype", choices=("F32", "BF16", "F16"), default="F32",
+                    help="dtype of the weights file (xfc --init-dtype)")
     ap.add_argument("--no-bisect", action="store_true",
                     help="on a mismatch, do not search for the first sublayer that disagrees")
     a = ap.parse_args(argv)
@@ -759,7 +795,7 @@ def main(argv=None):
                     ccs=ccs, workdir=a.workdir, weights=a.weights, py_weights=a.py_weights,
                     sanitize=a.sanitize or a.sanitize_only, seed_tries=a.seed_tries, tol=a.tol,
                     tie_tol=a.tie_tol, bad_inputs=not a.no_bad_inputs, quick=a.quick, misalign=a.misalign,
-                    bisect=not a.no_bisect)
+                    bisect=not a.no_bisect, weight_format=a.weight_format, file_dtype=a.file_dtype)
     print_result(res)
     return res.status
 

@@ -51,6 +51,28 @@ foreach(xf ${XF_NUMERIC_EXAMPLES})
     --sanitize-only --quick --workdir ${XF_NUMERIC_WORK}/asan_${ex})
 endforeach()
 
+# The weight formats (--weights bf16, q8): every example against the reference
+# computed from w', one compiler, threads 1,2,3 bitwise and --no-fuse; every
+# other example reads a BF16 (bf16) or F16 (q8) weights file.
+set(xf_i 0)
+foreach(xf ${XF_NUMERIC_EXAMPLES})
+  get_filename_component(ex ${xf} NAME_WE)
+  math(EXPR xf_odd "${xf_i} % 2")
+  foreach(wf bf16 q8)
+    set(xf_dtype F32)
+    if(xf_odd AND wf STREQUAL "bf16")
+      set(xf_dtype BF16)
+    elseif(xf_odd)
+      set(xf_dtype F16)
+    endif()
+    xf_numeric_test(numeric.example.${ex}.${wf}
+      ${XF_TORCH_PYTHON} ${XF_NUMERIC_DIR}/run_numeric.py ${xf} --xfc $<TARGET_FILE:xfc>
+      --weight-format ${wf} --file-dtype ${xf_dtype} --cc clang --threads 1,2,3
+      --workdir ${XF_NUMERIC_WORK}/example_${ex}_${wf})
+  endforeach()
+  math(EXPR xf_i "${xf_i} + 1")
+endforeach()
+
 # Randomized small configurations, in shards so each test stays short.
 set(XF_NUMERIC_RANDOM_SHARDS 5)
 math(EXPR xf_last "${XF_NUMERIC_RANDOM_SHARDS} - 1")
@@ -60,11 +82,31 @@ foreach(k RANGE ${xf_last})
     --shard ${k}/${XF_NUMERIC_RANDOM_SHARDS} --workdir ${XF_NUMERIC_WORK}/random)
 endforeach()
 
-# Crafted weights: exact routing ties and capacity drops.
-foreach(case moe_ties moe_drops mod_ties sffn_ties mod_threshold)
+# The same configurations under the weight formats: each one once, in bf16
+# (configs 0-3 mod 8) or q8 (4-7 mod 8).
+foreach(k RANGE 7)
+  if(k LESS 4)
+    set(wf bf16)
+  else()
+    set(wf q8)
+  endif()
+  xf_numeric_test(numeric.random.${wf}.${k}
+    ${XF_TORCH_PYTHON} ${XF_NUMERIC_DIR}/random_configs.py --xfc $<TARGET_FILE:xfc>
+    --shard ${k}/8 --weight-format ${wf} --workdir ${XF_NUMERIC_WORK}/random_${wf})
+endforeach()
+
+# Crafted weights: exact routing ties and capacity drops, and the weight
+# formats' own ties (wfmt_ties); each in f32 with clang and gcc, and in bf16
+# and q8 with clang.
+foreach(case moe_ties moe_drops mod_ties sffn_ties mod_threshold wfmt_ties)
   xf_numeric_test(numeric.crafted.${case}
     ${XF_TORCH_PYTHON} ${XF_NUMERIC_DIR}/crafted.py --xfc $<TARGET_FILE:xfc> --only ${case}
     --workdir ${XF_NUMERIC_WORK}/crafted)
+  foreach(wf bf16 q8)
+    xf_numeric_test(numeric.crafted.${case}.${wf}
+      ${XF_TORCH_PYTHON} ${XF_NUMERIC_DIR}/crafted.py --xfc $<TARGET_FILE:xfc> --only ${case}
+      --weight-format ${wf} --cc clang --workdir ${XF_NUMERIC_WORK}/crafted_${wf})
+  endforeach()
 endforeach()
 
 # All examples linked into one program: only the API symbols are global.

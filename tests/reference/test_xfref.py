@@ -201,6 +201,121 @@ def test_safetensors_roundtrip():
             assert set(r) == {"a", "b.c"} and np.array_equal(r["a"], t["a"])
 
 
+def test_safetensors_bf16_f16():
+    """BF16 and F16 files: written rounded to nearest even, read back exactly."""
+    with tempfile.TemporaryDirectory() as d:
+        rng = np.random.default_rng(3)
+        a = rng.standard_normal((3, 7)).astype(np.float32)
+        a[0, 0] = np.float32(1.0 + 2.0 ** -8)            # a bfloat16 tie: to 1.0 (even)
+        a[0, 1] = np.float32(1.0 + 3 * 2.0 ** -8)        # a tie: up to 1 + 2^-6 (even)
+        for dt, mis in (("BF16", False), ("BF16", True), ("F16", True)):
+            p = os.path.join(d, "w.st")
+            st_io.write(p, {"a": a, "b": a[1]}, misalign=mis, dtype=dt)
+            hdr, start = st_io.read_header(p)
+            assert hdr["a"]["dtype"] == dt and (start % 2 == 1) == mis
+            r = st_io.read(p)
+            assert r["a"].dtype == np.float32
+            want = (torch.from_numpy(a).to(torch.bfloat16).float().numpy() if dt == "BF16"
+                    else a.astype(np.float16).astype(np.float32))
+            assert np.array_equal(r["a"], want) and np.array_equal(r["b"], want[1])
+            if dt == "BF16":
+                assert r["a"][0, 0] == 1.0 and r["a"][0, 1] == np.float32(1.0 + 2.0 ** -6)
+
+
+# ---------------------------------------------------------------- weight formats
+
+def test_converts_exactly_the_matrices():
+    matrices = ("embed", "lm_head", "attn.wq", "attn.wk", "attn.wv", "attn.wo", "ffn.w1", "ffn.w2",
+                "ffn.w3", "moe.w1", "moe.w2", "moe.w3", "sffn.w1", "sffn.w2")
+    seen = set()
+    for text in [t for _, t in DECODE_CONSISTENT] + [SPEC_EXAMPLE]:
+        for name, _, _ in xfref.weight_specs(xfref.parse_text(text)):
+            parts = name.split(".")
+            tail = name if parts[0] != "blocks" else ".".join(parts[2:] if parts[2] == "mod" else parts[3:])
+            seen.add(tail)
+            assert xfref.converts(name) == (tail in matrices), name
+    # every kind of tensor was looked at, the fp32 ones included
+    for keep in ("moe.router", "mod.router", "sffn.c1", "sffn.c2", "norm.weight", "attn.bq", "ffn.b1"):
+        assert keep in seen, keep
+    assert not xfref.converts("pos_embed") and not xfref.converts("blocks.0.mod.router")
+
+
+def test_bf16_round():
+    """Bit arithmetic against torch's own float32 -> bfloat16 conversion, with ties."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(20000).astype(np.float32) * np.float32(10.0) ** rng.integers(-30, 30, 20000)
+    bits = x.view(np.uint32)
+    bits[:5000] = (bits[:5000] & 0xFFFF0000) | 0x8000            # exact ties
+    bits[5000:6000] = (bits[5000:6000] & 0xFFFF0000) | 0x7FFF
+    x = bits.view(np.float32)
+    x = x[np.isfinite(x) & (np.abs(x) < 3e38)]
+    t = torch.from_numpy(x.copy())
+    got = xfref.bf16_round(t)
+    assert torch.equal(got, t.to(torch.bfloat16).to(torch.float32))
+    assert np.array_equal(got.numpy().view(np.uint32) & 0xFFFF, np.zeros(x.size, np.uint32))
+    one = torch.tensor([1.0 + 2.0 ** -8, 1.0 + 3 * 2.0 ** -8, -(1.0 + 2.0 ** -8)], dtype=torch.float32)
+    assert xfref.bf16_round(one).tolist() == [1.0, 1.0 + 2.0 ** -6, -1.0]
+    assert torch.isnan(xfref.bf16_round(torch.tensor([float("nan")]))).all()
+
+
+def test_q8_values():
+    """Per-row blocks of 32 (the last shorter), s = max/127, halves away from zero."""
+    # row 0: s = 1 exactly (max 127): 2.5 -> 3, -2.5 -> -3, 0.5 -> 1, 1.5 -> 2
+    row0 = np.zeros(40, np.float32)
+    row0[:6] = [127.0, 2.5, -2.5, 0.5, 1.5, -0.49999997]
+    row0[32:36] = [-127.0, 3.5, 126.5, 0.0]          # the short block: its own s = 1
+    row1 = np.zeros(40, np.float32)                   # an all-zero first block: s = 0
+    row1[32:] = 254.0                                 # second block: s = 2, q = 127
+    w = torch.from_numpy(np.stack([row0, row1]))
+    v = xfref.q8_values(w).numpy()
+    assert v[0, :6].tolist() == [127.0, 3.0, -3.0, 1.0, 2.0, -0.0]
+    assert v[0, 32:36].tolist() == [-127.0, 4.0, 127.0, 0.0]
+    assert np.all(v[1, :32] == 0) and np.all(v[1, 32:] == 254.0)
+    # blocks never cross a row end: a 3-D stack [e, o, :] converts row by row
+    rng = np.random.default_rng(2)
+    stack = torch.from_numpy(rng.standard_normal((3, 4, 45)).astype(np.float32))
+    vs = xfref.q8_values(stack)
+    for e in range(3):
+        for o in range(4):
+            assert torch.equal(vs[e, o], xfref.q8_values(stack[e, o][None, :])[0])
+            r = stack[e, o]
+            for k in (0, 32):
+                blk = r[k:k + 32]
+                s = blk.abs().max() / 127.0
+                assert float((vs[e, o, k:k + 32] - blk).abs().max()) <= float(s) * 0.5000001
+    # the scale is an fp32 division and the value an fp32 product
+    s = np.float32(np.float32(0.3) / np.float32(127.0))
+    one = torch.tensor([[0.3, 0.1]], dtype=torch.float32)
+    q1 = np.float32(np.round(np.float32(0.1) / s))
+    assert xfref.q8_values(one).tolist()[0] == [float(np.float32(127.0) * s), float(q1 * s)]
+
+
+def test_weight_formats_in_reference():
+    """A tied model: the gather and the head both read embed's w'; routers stay fp32."""
+    text = """model m { vocab = 19 dim = 40 context = 6 tie_embeddings = true
+        layers { attention(heads = 2) moe(experts = 3, top_k = 1, hidden = 36) } }"""
+    m = xfref.parse_text(text)
+    w = xfref.random_weights(m, 4)
+    for fmt in ("bf16", "q8"):
+        ref = xfref.Reference(m, w, weight_format=fmt)
+        conv = xfref.bf16_round if fmt == "bf16" else xfref.q8_values
+        e = torch.from_numpy(w["embed"])
+        assert torch.equal(ref.w["embed"], conv(e))
+        assert torch.equal(ref.w["blocks.1.0.moe.router"], torch.from_numpy(w["blocks.1.0.moe.router"]))
+        assert torch.equal(ref.w["blocks.1.0.moe.w2"], conv(torch.from_numpy(w["blocks.1.0.moe.w2"])))
+        assert not torch.equal(ref.w["blocks.0.0.attn.wq"], torch.from_numpy(w["blocks.0.0.attn.wq"]))
+        # with the converted weights given as f32, the same logits
+        w2 = {k: v.numpy() for k, v in ref.w.items()}
+        a = ref.forward([1, 2, 3])
+        b = xfref.Reference(m, w2).forward([1, 2, 3])
+        assert np.array_equal(a, b)
+    assert xfref.weight_bytes(m, "bf16") == xfref.weight_bytes(m, "f32") - 2 * sum(
+        int(np.prod(s)) for n, s, _ in xfref.weight_specs(m) if xfref.converts(n))
+    assert xfref.weight_bytes(m, "f32") - xfref.weight_bytes(m, "q8") == sum(
+        3 * int(np.prod(s)) - 4 * (int(np.prod(s)) // s[-1]) * (-(-s[-1] // 32))
+        for n, s, _ in xfref.weight_specs(m) if xfref.converts(n))
+
+
 # ---------------------------------------------------------------- decode == forward
 
 DECODE_CONSISTENT = [

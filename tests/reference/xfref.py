@@ -8,18 +8,20 @@ and incremental decode with a per-instance KV cache.
 Command line (always /usr/bin/python3, which has torch):
 
     xfref.py MODEL.xf WEIGHTS.safetensors --tokens 1,2,3 [--decode 4,5]
-             [--out logits.bin] [--brute] [--print]
+             [--out logits.bin] [--brute] [--print] [--weight-format f32|bf16|q8]
     xfref.py MODEL.xf --weights-spec          # the tensors SPEC §4 requires
     xfref.py MODEL.xf --init-weights W.safetensors --seed 7
 
 `--out` gets float32 logits: forward's [n][vocab] rows, then one [vocab] row
 per decoded token, in that order. Near-ties in routing decisions (see
-Reference.ties) are printed to stderr.
+Reference.ties) are printed to stderr. `--weight-format bf16|q8` computes the
+model with every matrix replaced by its stored value w' (SPEC §3 "Weight
+formats"; convert_weights below), as `xfc --weights` compiles it.
 
 As a module:
 
     m = xfref.parse_file("model.xf")
-    ref = xfref.Reference(m, xfref.load_weights(m, "w.safetensors"))
+    ref = xfref.Reference(m, xfref.load_weights(m, "w.safetensors"))   # weight_format="q8" ...
     logits = ref.forward([1, 2, 3])     # np.float32 [3, vocab]
     row = ref.decode(4)                 # np.float32 [vocab]
     ref.ties                            # routing decisions with a tiny margin
@@ -748,6 +750,89 @@ def load_weights(m, path):
 
 
 # --------------------------------------------------------------------------
+# Weight formats (SPEC §3 "Weight formats"): the values w' a matrix stands for
+# under `xfc --weights bf16|q8`, computed in torch from the rules alone.
+# --------------------------------------------------------------------------
+
+WEIGHT_FORMATS = ("f32", "bf16", "q8")
+Q8_BLOCK = 32
+_MATRIX_SUFFIXES = ("attn.wq", "attn.wk", "attn.wv", "attn.wo", "ffn.w1", "ffn.w2", "ffn.w3",
+                    "moe.w1", "moe.w2", "moe.w3", "sffn.w1", "sffn.w2")
+
+
+def converts(name):
+    """The matrices SPEC §3 lists; every other tensor stays fp32."""
+    if name in ("embed", "lm_head"):
+        return True
+    parts = name.split(".")
+    return (len(parts) == 5 and parts[0] == "blocks" and ".".join(parts[3:]) in _MATRIX_SUFFIXES)
+
+
+def bf16_round(t):
+    """t (float32) rounded to the nearest bfloat16, ties to even, as float32:
+    the low 16 bits of each value rounded off in integer arithmetic."""
+    u = t.contiguous().view(torch.int32).to(torch.int64) & 0xFFFFFFFF
+    lsb = (u >> 16) & 1
+    r = ((u + 0x7FFF + lsb) >> 16) << 16
+    nan = torch.isnan(t)
+    r = torch.where(nan, ((u >> 16) | 0x40) << 16, r) & 0xFFFFFFFF   # a quiet NaN stays one
+    r = torch.where(r >= 1 << 31, r - (1 << 32), r)
+    return r.to(torch.int32).view(torch.float32)
+
+
+def _round_half_away(x):
+    """Nearest integer, halves away from zero (exact: x - trunc(x) is exact)."""
+    t = torch.trunc(x)
+    frac = x - t
+    return t + torch.where(frac >= 0.5, 1.0, 0.0) - torch.where(frac <= -0.5, 1.0, 0.0)
+
+
+def q8_values(t):
+    """q * s for each block of Q8_BLOCK consecutive elements of each row (the
+    last axis; for an expert stack each [e, o, :]), the last block of a row
+    possibly shorter: s = max|w| / 127, q = round(w / s) halves away from
+    zero, clamped to [-127, 127]; all in float32; 0 where s = 0."""
+    t = t.to(torch.float32)
+    cols = t.shape[-1]
+    rows = t.reshape(-1, cols)
+    out = torch.empty_like(rows)
+    for k in range(0, cols, Q8_BLOCK):
+        blk = rows[:, k:k + Q8_BLOCK]
+        s = blk.abs().amax(dim=1, keepdim=True) / torch.tensor(127.0, dtype=torch.float32)
+        zero = s == 0
+        q = _round_half_away(blk / torch.where(zero, torch.ones_like(s), s)).clamp(-127.0, 127.0)
+        out[:, k:k + Q8_BLOCK] = torch.where(zero, torch.zeros_like(blk), q * s)
+    return out.reshape(t.shape)
+
+
+def convert_weights(weights, fmt):
+    """{name: torch float32} with every matrix replaced by its w' under fmt."""
+    if fmt not in WEIGHT_FORMATS:
+        raise XfRefError(f"unknown weight format {fmt!r} (expected one of {', '.join(WEIGHT_FORMATS)})")
+    if fmt == "f32":
+        return dict(weights)
+    conv = bf16_round if fmt == "bf16" else q8_values
+    return {k: conv(v) if converts(k) else v for k, v in weights.items()}
+
+
+def weight_bytes(m, fmt):
+    """Bytes of weights a model loaded in format fmt keeps (SPEC §3): 4 per
+    element in fp32; a matrix 2 per element in bf16, or in q8 1 per element
+    and a 4-byte scale per block of each row."""
+    total = 0
+    for name, shape, _ in weight_specs(m):
+        n = int(np.prod(shape))
+        if fmt == "f32" or not converts(name):
+            total += 4 * n
+        elif fmt == "bf16":
+            total += 2 * n
+        else:
+            cols = shape[-1]
+            total += n + 4 * (n // cols) * (-(-cols // Q8_BLOCK))
+    return total
+
+
+# --------------------------------------------------------------------------
 # Math (SPEC §3), float32
 # --------------------------------------------------------------------------
 
@@ -839,10 +924,12 @@ class Reference:
     brute=True switches moe, sparse_ffn, mod and attention to plain per-token
     loops (used by the self-tests to check the vectorized versions)."""
 
-    def __init__(self, model, weights, brute=False, tie_tol=1e-5):
+    def __init__(self, model, weights, brute=False, tie_tol=1e-5, weight_format="f32"):
         self.m = model
         check_weights(model, weights)
         self.w = {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in weights.items()}
+        self.weight_format = weight_format
+        self.w = convert_weights(self.w, weight_format)
         self.brute = brute
         self.tie_tol = tie_tol
         self.ties = []          # Tie records from every call since the last clear_ties()
@@ -1244,6 +1331,8 @@ def main(argv=None):
     ap.add_argument("--weights-spec", action="store_true", help="list required tensors and exit")
     ap.add_argument("--init-weights", metavar="PATH", help="write random weights and exit")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--weight-format", choices=WEIGHT_FORMATS, default="f32",
+                    help="compute with each matrix's stored value w' (SPEC §3 weight formats)")
     a = ap.parse_args(argv)
     try:
         m = parse_file(a.model)
@@ -1256,7 +1345,7 @@ def main(argv=None):
             return 0
         if not a.weights:
             ap.error("weights path required")
-        ref = Reference(m, load_weights(m, a.weights), brute=a.brute)
+        ref = Reference(m, load_weights(m, a.weights), brute=a.brute, weight_format=a.weight_format)
         rows = []
         if a.tokens:
             rows.append(ref.forward(a.tokens))

@@ -10,7 +10,10 @@
 
 #include <cmocka.h>
 
+#include <math.h>
+
 #include "runtime/xfrt.h"
+#include "runtime/xfrt_wfmt.h"
 #include "rt_test.h"
 
 static char path[512];
@@ -144,14 +147,29 @@ static void test_wrong_dtype(void **state)
 {
     (void)state;
     XfrtSafetensors st;
-    open_ok(&st, "{\"embed\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[0,4]}}", 0,
-            vals, 4);
-    const float *p;
-    char err[256];
-    int64_t d[1] = {2};
-    assert_int_equal(xfrt_st_get(&st, "embed", 1, d, &p, err, sizeof err), -1);
-    assert_string_equal(err, "tensor embed: dtype F16, expected F32");
-    xfrt_st_close(&st);
+    /* dtypes the file format knows but a model cannot use, through every lookup */
+    static const char *const wrong[] = {"I32", "U32", "I16", "U16", "F8_E4M3", "BOOL"};
+    for (size_t k = 0; k < sizeof wrong / sizeof *wrong; k++) {
+        char h[160], want[96];
+        int bytes = k < 2 ? 4 : k < 4 ? 2 : 1;
+        snprintf(h, sizeof h, "{\"embed\":{\"dtype\":\"%s\",\"shape\":[2],\"data_offsets\":[0,%d]}}",
+                 wrong[k], 2 * bytes);
+        open_ok(&st, h, 0, vals, (size_t)(2 * bytes));
+        const float *p;
+        const void *raw;
+        int dt;
+        char err[256];
+        int64_t d[1] = {2};
+        snprintf(want, sizeof want, "tensor embed: dtype %s, expected F32, BF16 or F16", wrong[k]);
+        assert_int_equal(xfrt_st_get(&st, "embed", 1, d, &p, err, sizeof err), -1);
+        assert_string_equal(err, want);
+        assert_int_equal(xfrt_st_get_raw(&st, "embed", 1, d, &raw, &dt, err, sizeof err), -1);
+        assert_string_equal(err, want);
+        assert_int_equal(xfrt_st_get_converted(&st, "embed", 1, d, XFRT_WF_Q8, &p, err, sizeof err), -1);
+        assert_string_equal(err, want);
+        assert_null(p);
+        xfrt_st_close(&st);
+    }
     expect_open_fails("{\"q\":{\"dtype\":\"F33\",\"shape\":[1],\"data_offsets\":[0,4]}}", vals, 4,
                       "tensor q: unknown dtype F33");
 }
@@ -412,6 +430,113 @@ static void test_unaligned(void **state)
     }
 }
 
+static void put16(unsigned char *p, uint16_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+}
+
+/* BF16 and F16 tensors, at even and odd offsets: widened exactly to fp32
+ * (subnormals, infinities, signed zeros), handed out as stored, and
+ * converted per --weights. */
+static void test_bf16_f16(void **state)
+{
+    (void)state;
+    static const uint16_t bf[6] = {0x3f80, 0xc040, 0x0001, 0x7f80, 0x8000, 0x3f81};
+    static const float bf_want[6] = {1.0f, -3.0f, 9.18354962e-41f, INFINITY, -0.0f, 1.0078125f};
+    static const uint16_t hf[5] = {0x3c00, 0x0001, 0x7bff, 0xfc00, 0x83ff};
+    static const float hf_want[5] = {1.0f, 5.96046448e-8f, 65504.0f, -INFINITY, -6.09755516e-5f};
+    const char *h = "{\"a\":{\"dtype\":\"BF16\",\"shape\":[2,3],\"data_offsets\":[1,13]},"
+                    "\"b\":{\"dtype\":\"F16\",\"shape\":[5],\"data_offsets\":[13,23]},"
+                    "\"c\":{\"dtype\":\"F32\",\"shape\":[2,40],\"data_offsets\":[23,343]},"
+                    "\"d\":{\"dtype\":\"BF16\",\"shape\":[1,3],\"data_offsets\":[344,350]}}";
+    unsigned char data[350] = {0};
+    for (int i = 0; i < 6; i++)
+        put16(data + 1 + 2 * i, bf[i]);
+    for (int i = 0; i < 5; i++)
+        put16(data + 13 + 2 * i, hf[i]);
+    float c[80];
+    RtRng rng = {99};
+    rt_fill(&rng, c, 80, -2.0f, 2.0f);
+    c[5] = 0x1.01p0f;                       /* exactly halfway between two bfloat16 */
+    memcpy(data + 23, c, sizeof c);
+    put16(data + 344, 0x3f80), put16(data + 346, 0x4000), put16(data + 348, 0xbf81);
+    int64_t da[2] = {2, 3}, db[1] = {5}, dc[2] = {2, 40}, dd[2] = {1, 3};
+    for (size_t pad = 0; pad < 4; pad++) {
+        XfrtSafetensors st;
+        open_ok(&st, h, pad, data, sizeof data);
+        const float *a, *b, *cc;
+        char err[256];
+        assert_int_equal(xfrt_st_get(&st, "a", 2, da, &a, err, sizeof err), 0);
+        assert_int_equal(xfrt_st_get(&st, "b", 1, db, &b, err, sizeof err), 0);
+        assert_int_equal((uintptr_t)a % 4, 0);
+        assert_int_equal((uintptr_t)b % 4, 0);
+        for (int i = 0; i < 6; i++)
+            assert_true(memcmp(&a[i], &bf_want[i], 4) == 0);
+        for (int i = 0; i < 5; i++)
+            assert_true(memcmp(&b[i], &hf_want[i], 4) == 0);
+        /* as stored: the bits, aligned to 2, and the dtype */
+        const void *raw;
+        int dt;
+        assert_int_equal(xfrt_st_get_raw(&st, "a", 2, da, &raw, &dt, err, sizeof err), 0);
+        assert_int_equal(dt, XFRT_DT_BF16);
+        assert_int_equal((uintptr_t)raw % 2, 0);
+        for (int i = 0; i < 6; i++)
+            assert_int_equal(((const uint16_t *)raw)[i], bf[i]);
+        assert_int_equal(xfrt_st_get_raw(&st, "b", 1, db, &raw, &dt, err, sizeof err), 0);
+        assert_int_equal(dt, XFRT_DT_F16);
+        assert_int_equal(xfrt_st_get_raw(&st, "c", 2, dc, &raw, &dt, err, sizeof err), 0);
+        assert_int_equal(dt, XFRT_DT_F32);
+        assert_int_equal((uintptr_t)raw % 4, 0);
+        assert_true(memcmp(raw, c, sizeof c) == 0);
+        /* bf16: a BF16 tensor is its own w'; F32 values round to nearest even */
+        assert_int_equal(xfrt_st_get_converted(&st, "a", 2, da, XFRT_WF_BF16, &a, err, sizeof err), 0);
+        for (int i = 0; i < 6; i++)
+            assert_true(memcmp(&a[i], &bf_want[i], 4) == 0);
+        assert_int_equal(xfrt_st_get_converted(&st, "c", 2, dc, XFRT_WF_BF16, &cc, err, sizeof err), 0);
+        for (int i = 0; i < 80; i++)
+            assert_true(cc[i] == xfrt_bf16_widen(xfrt_bf16_round(c[i])));
+        assert_true(cc[5] == 1.0f);         /* the tie went to the even neighbour */
+        /* q8 cannot scale an infinity: refused, naming the tensor and the element */
+        assert_int_equal(xfrt_st_get_converted(&st, "a", 2, da, XFRT_WF_Q8, &a, err, sizeof err), -1);
+        assert_string_equal(err, "tensor a: element 3 is inf; --weights q8 needs finite values");
+        /* f32 is the plain lookup */
+        assert_int_equal(xfrt_st_get_converted(&st, "c", 2, dc, XFRT_WF_F32, &cc, err, sizeof err), 0);
+        assert_true(memcmp(cc, c, sizeof c) == 0);
+        /* q8: each row of 40 is a block of 32 and one of 8, never one across the rows */
+        assert_int_equal(xfrt_st_get_converted(&st, "c", 2, dc, XFRT_WF_Q8, &cc, err, sizeof err), 0);
+        for (int r = 0; r < 2; r++) {
+            int8_t q[40];
+            float sc[2];
+            xfrt_q8_row(c + 40 * r, 40, q, sc);
+            for (int i = 0; i < 40; i++)
+                assert_true(cc[40 * r + i] == xfrt_q8_value(q[i], sc[i / 32]));
+        }
+        float amax = 0;
+        for (int i = 32; i < 40; i++)
+            amax = fabsf(c[i]) > amax ? fabsf(c[i]) : amax;
+        for (int i = 32; i < 40; i++)           /* the short block's own scale */
+            assert_true(fabsf(cc[i] - c[i]) <= amax / 127.0f / 2.0f * 1.0001f);
+        /* q8 of a BF16 tensor: of its widened values */
+        assert_int_equal(xfrt_st_get_converted(&st, "d", 2, dd, XFRT_WF_Q8, &cc, err, sizeof err), 0);
+        float dv[3] = {1.0f, 2.0f, xfrt_bf16_widen(0xbf81)};
+        int8_t q[3];
+        float s = xfrt_q8_block(dv, 3, q);
+        for (int i = 0; i < 3; i++)
+            assert_true(cc[i] == xfrt_q8_value(q[i], s));
+        assert_true(cc[1] == 2.0f);
+        /* a wrong shape is refused by the converting lookup too */
+        assert_int_equal(xfrt_st_get_converted(&st, "c", 2, da, XFRT_WF_Q8, &cc, err, sizeof err), -1);
+        assert_string_equal(err, "tensor c: shape [2, 40] expected [2, 3]");
+        xfrt_st_close(&st);
+    }
+    /* a BF16 or F16 tensor whose offsets do not hold 2 bytes an element */
+    expect_open_fails("{\"h\":{\"dtype\":\"BF16\",\"shape\":[3],\"data_offsets\":[0,5]}}", vals, 8,
+                      "tensor h: data_offsets [0, 5] hold 5 bytes, BF16 [3] needs 6");
+    expect_open_fails("{\"h\":{\"dtype\":\"F16\",\"shape\":[2,2],\"data_offsets\":[0,16]}}", vals, 16,
+                      "tensor h: data_offsets [0, 16] hold 16 bytes, F16 [2, 2] needs 8");
+}
+
 /* ---- fuzzing ------------------------------------------------------------ */
 
 /* Touches every byte of every tensor the file claims, through the API. */
@@ -421,14 +546,23 @@ static double read_all(XfrtSafetensors *st)
     for (int k = 0; k < st->n_tensors; k++) {
         const XfrtTensorInfo *t = &st->tensors[k];
         assert_true(t->begin <= t->end && t->end <= st->data_size);
-        if (!t->is_f32)
+        if (t->dtype == XFRT_DT_OTHER)
             continue;
         const float *p;
         char err[256];
         assert_int_equal(xfrt_st_get(st, t->name, t->rank, t->dim, &p, err, sizeof err), 0);
-        size_t count = (size_t)(t->end - t->begin) / 4;
+        size_t count = (size_t)(t->end - t->begin) / (t->dtype == XFRT_DT_F32 ? 4 : 2);
         for (size_t i = 0; i < count; i++)
             sum += p[i] == p[i] ? p[i] : 0.0;
+        for (int fmt = XFRT_WF_BF16; fmt <= XFRT_WF_Q8; fmt++) {
+            if (xfrt_st_get_converted(st, t->name, t->rank, t->dim, fmt, &p, err, sizeof err) != 0) {
+                assert_int_equal(fmt, XFRT_WF_Q8);      /* only q8 refuses: an inf or NaN */
+                assert_non_null(strstr(err, "needs finite values"));
+                continue;
+            }
+            for (size_t i = 0; i < count; i++)
+                sum += p[i] == p[i] ? p[i] : 0.0;
+        }
     }
     return sum;
 }
@@ -441,7 +575,8 @@ static void test_fuzz(void **state)
                     "\"a\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
                     "\"b.c\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[24,28]},"
                     "\"d\":{\"dtype\":\"U8\",\"shape\":[3],\"data_offsets\":[28,31]},"
-                    "\"e\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[31,39]}}";
+                    "\"e\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[31,35]},"
+                    "\"f\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[35,39]}}";
     unsigned char data[40];
     memcpy(data, vals, sizeof vals);
     size_t size;
@@ -503,6 +638,7 @@ int main(void)
         cmocka_unit_test(test_duplicate),
         cmocka_unit_test(test_not_regular),
         cmocka_unit_test(test_unaligned),
+        cmocka_unit_test(test_bf16_f16),
         cmocka_unit_test(test_fuzz),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -61,7 +61,7 @@ static XfGraph *make_graph(size_t n_specs)
 static void write_weights(const XfGraph *g, const char *p, uint64_t seed)
 {
     char err[256] = "";
-    if (!ir_weights_init(g, p, seed, err, sizeof err))
+    if (!ir_weights_init(g, p, seed, XF_DTYPE_F32, err, sizeof err))
         fail_msg("ir_weights_init: %s", err);
 }
 
@@ -199,13 +199,13 @@ static void test_duplicates_and_escapes(void **state)
     assert_int_equal(xfrt_st_get(&st, "odd\"name\\x", 1, d4, &p, err, sizeof err), 0);
     xfrt_st_close(&st);
     ir_weight_add(g, "tied", 1, d5, loc);
-    assert_false(ir_weights_init(g, path, 1, err, sizeof err));
+    assert_false(ir_weights_init(g, path, 1, XF_DTYPE_F32, err, sizeof err));
     assert_non_null(strstr(err, "tied"));
     ir_graph_free(g);
 
     g = make_graph(2);
     assert_false(
-        ir_weights_init(g, XF_BINARY_DIR "/no/such/dir/w.safetensors", 1, err, sizeof err));
+        ir_weights_init(g, XF_BINARY_DIR "/no/such/dir/w.safetensors", 1, XF_DTYPE_F32, err, sizeof err));
     ir_graph_free(g);
 }
 
