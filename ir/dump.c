@@ -98,7 +98,7 @@ static void attrs_part(const XfNode *x, char *buf, size_t n)
 }
 
 static AttrsFn *const attrs_fn[XF_OP_COUNT] = {
-#define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem, calls, syncs) \
+#define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem, calls, syncs, kernels) \
     [XF_OP_##e] = attrs,
 #include "ops.def"
 #undef XF_OP
