@@ -78,8 +78,12 @@ void emit_moe_combine(CgCtx *c, XfId id)
 {
     const XfGraph *g = c->g;
     cg_decl(c, id);
-    cw_line(c->w, "xfrt_moe_combine(/* y */ %s, /* ys */ %s, &%s, /* dim */ %lld);", OUT, V(0), route(c, g->nodes[id].in[1]),
-            LL(cg_last_dim(c, id)));
+    if (g->nodes[id].n_in == 3)     /* the residual add folded in (pass fuse) */
+        cw_line(c->w, "xfrt_moe_combine_add(/* y */ %s, /* ys */ %s, &%s, /* res */ %s, /* dim */ %lld);", OUT, V(0),
+                route(c, g->nodes[id].in[1]), V(2), LL(cg_last_dim(c, id)));
+    else
+        cw_line(c->w, "xfrt_moe_combine(/* y */ %s, /* ys */ %s, &%s, /* dim */ %lld);", OUT, V(0), route(c, g->nodes[id].in[1]),
+                LL(cg_last_dim(c, id)));
 }
 
 void emit_sffn_select(CgCtx *c, XfId id)

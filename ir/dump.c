@@ -75,6 +75,11 @@ static void attrs_mod_combine(const XfNode *x, char *buf, size_t n)
     snprintf(buf, n, " gate=%s", x->attr.sigmoid ? "sigmoid" : "linear");
 }
 
+static void attrs_moe_combine(const XfNode *x, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s", x->n_in == 3 ? " +residual" : "");
+}
+
 static void attrs_moe_route(const XfNode *x, char *buf, size_t n)
 {
     const XfAttrs *a = &x->attr;

@@ -241,6 +241,8 @@ bool shape_moe_combine(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err
     if (r->dtype != XF_ROUTE || y->shape.stream != ir_stream_of_def(g, g->nodes[id].in[1]))
         return FAIL("moe_combine expects expert outputs and their route");
     *out = rows(g, r->shape.stream, 2, last(y), 0);
+    if (g->nodes[id].n_in == 3 && (IN(2)->dtype != XF_F32 || !ir_shape_equal(&IN(2)->shape, out)))
+        return FAIL("moe_combine's residual must have the output's shape");
     *dt = XF_F32;
     return true;
 }

@@ -540,6 +540,27 @@ bool pass_fuse(XfGraph *g, XfPassCtx *cx)
             f.group_of[G.comb_add] = gi;
     }
 
+    /* a residual add after a combine that stays (top_k > 1: the rank-ordered
+     * sum needs every expert's rows) joins the combine's kernel */
+    XfId *into = xf_arena_alloc(cx->scratch, (n + 1) * sizeof *into);
+    memset(into, 0, (n + 1) * sizeof *into);
+    for (XfId id = 1; id <= n; id++) {
+        XfNode *c = &g->nodes[id];
+        if (c->op != XF_OP_MOE_COMBINE || f.group_of[id] >= 0 || c->n_in != 2 ||
+            (c->flags & XF_NODE_OUTPUT))
+            continue;
+        XfId u = sole_user(&f, id);
+        const XfNode *a = u ? &g->nodes[u] : NULL;
+        if (!a || a->op != XF_OP_ADD || f.group_of[u] >= 0 || a->in[0] == a->in[1] ||
+            (a->flags & XF_NODE_OUTPUT) || a->block != c->block || a->sub != c->sub)
+            continue;
+        XfId other = a->in[0] == id ? a->in[1] : a->in[0];
+        if (other >= id || !ir_shape_equal(&g->nodes[other].shape, &c->shape))
+            continue;
+        c->in[c->n_in++] = other;
+        into[u] = id;
+    }
+
     /* the new node order: each group's node (and its parts) at its last member */
     uint32_t cap_new = n + n_groups * XF_FUSE_MAX_SEG + 2;
     XfNode *nn = xf_xcalloc(cap_new, sizeof *nn);
@@ -548,6 +569,10 @@ bool pass_fuse(XfGraph *g, XfPassCtx *cx)
     XfId k = 0;
     for (XfId id = 1; id <= n; id++) {
         int32_t gi = f.group_of[id];
+        if (into[id]) {         /* an add folded into the combine it reads */
+            remap[id] = remap[into[id]];
+            continue;
+        }
         if (gi < 0) {
             XfNode x = g->nodes[id];
             for (int i = 0; i < x.n_in; i++)

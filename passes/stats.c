@@ -80,6 +80,14 @@ static double flops_elementwise(const XfGraph *g, const XfNode *x, bool dense)
     return (double)last_dim(x);
 }
 
+/* the weighted sum (one FLOP per element, as elementwise ops), and the
+ * residual add when one is folded in */
+static double flops_moe_combine(const XfGraph *g, const XfNode *x, bool dense)
+{
+    (void)g, (void)dense;
+    return (double)last_dim(x) * (x->n_in == 3 ? 2.0 : 1.0);
+}
+
 static double flops_rmsnorm(const XfGraph *g, const XfNode *x, bool dense)
 {
     (void)g, (void)dense;

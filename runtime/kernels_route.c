@@ -258,11 +258,12 @@ XFRT_API void xfrt_grouped_linear_scatter(const float *x, const XfrtRoute *r, in
     }
 }
 
-XFRT_API void xfrt_moe_combine(float *y, const float *ys, const XfrtRoute *r, int dim)
+XFRT_API void xfrt_moe_combine_add(float *y, const float *ys, const XfrtRoute *r, const float *res,
+                                   int dim)
 {
     int n = r->n, k = r->top_k;
     long xfrt_lo, xfrt_hi;
-    xfrt_split((long)(n), 2.0 * n * k * dim, &xfrt_lo, &xfrt_hi);
+    xfrt_split((long)(n), (2.0 * k + (res ? 1 : 0)) * n * dim, &xfrt_lo, &xfrt_hi);
     for (int t = (int)xfrt_lo; t < (int)xfrt_hi; t++) {
         float *yr = y + (size_t)t * dim;
         for (int d = 0; d < dim; d++)
@@ -276,7 +277,17 @@ XFRT_API void xfrt_moe_combine(float *y, const float *ys, const XfrtRoute *r, in
             for (int d = 0; d < dim; d++)
                 yr[d] += g * src[d];
         }
+        if (res) {      /* the residual add, as xfrt_add computes it */
+            const float *rr = res + (size_t)t * dim;
+            for (int d = 0; d < dim; d++)
+                yr[d] = rr[d] + yr[d];
+        }
     }
+}
+
+XFRT_API void xfrt_moe_combine(float *y, const float *ys, const XfrtRoute *r, int dim)
+{
+    xfrt_moe_combine_add(y, ys, r, NULL, dim);
 }
 
 /* ---- Mixture-of-Depths ----------------------------------------------------- */

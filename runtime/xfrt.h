@@ -272,6 +272,10 @@ XFRT_API void xfrt_grouped_linear_scatter(const float *x, const XfrtRoute *r, in
                                           const XfrtLinearOut *out);
 /* y[t] = sum over ranks of gate * ys[slot] (dropped ranks add nothing), rank order */
 XFRT_API void xfrt_moe_combine(float *y, const float *ys, const XfrtRoute *r, int dim);
+/* The same, then y[t] = res[t] + y[t] (a residual add folded in by pass fuse);
+ * y must not overlap res or ys. */
+XFRT_API void xfrt_moe_combine_add(float *y, const float *ys, const XfrtRoute *r, const float *res,
+                                   int dim);
 
 /* MoD: at forward (decode == 0) k = ceil(cap_num*n/cap_den) rows with the
  * largest r (ties: lower row), written ascending to idx; at decode n == 1 and

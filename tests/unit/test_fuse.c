@@ -505,19 +505,32 @@ static void moe_top1_combine_read_twice(void **state)
     ir_graph_free(b.g);
 }
 
-/* top_k = 2: the combine must see every expert's rows; nothing scatters */
+/* top_k = 2: the combine must see every expert's rows, so nothing scatters;
+ * the residual add joins the combine's kernel (a third operand), unless the
+ * combine has another reader */
 static void moe_top2_no_scatter(void **state)
 {
     (void)state;
-    B b = begin();
-    XfId h = rmsnorm(&b, b.x, "norm");
-    XfId c = moe_layer(&b, h, 2, false);
-    XfId r = op(&b, XF_OP_ADD, NULL, 2, b.x, c);
-    finish(&b, r, true);
-    assert_int_equal(count_op(b.g, XF_OP_MOE_COMBINE), 1);
-    assert_int_equal(count_op(b.g, XF_OP_GROUPED_LINEAR), 1);
-    assert_null(group(b.g, 1));
-    ir_graph_free(b.g);
+    for (int twice = 0; twice < 2; twice++) {
+        B b = begin();
+        XfId h = rmsnorm(&b, b.x, "norm");
+        XfId c = moe_layer(&b, h, 2, false);
+        XfId r = op(&b, XF_OP_ADD, NULL, 2, b.x, c);
+        if (twice)
+            r = op(&b, XF_OP_ADD, NULL, 2, r, c);
+        finish(&b, r, true);
+        assert_int_equal(count_op(b.g, XF_OP_MOE_COMBINE), 1);
+        assert_int_equal(count_op(b.g, XF_OP_GROUPED_LINEAR), 1);
+        assert_null(group(b.g, 1));
+        assert_int_equal(count_op(b.g, XF_OP_ADD), twice ? 2 : 0);
+        for (XfId id = 1; id <= b.g->n_nodes; id++)
+            if (b.g->nodes[id].op == XF_OP_MOE_COMBINE) {
+                assert_int_equal(b.g->nodes[id].n_in, twice ? 2 : 3);
+                if (!twice)
+                    assert_int_equal(b.g->nodes[b.g->nodes[id].in[2]].op, XF_OP_EMBED);
+            }
+        ir_graph_free(b.g);
+    }
 }
 
 /* the scatter writes over the residual when the add is its last reader;
