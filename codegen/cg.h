@@ -48,8 +48,13 @@ int64_t     cg_last_dim(CgCtx *c, XfId id);
 typedef void (*CgEmitFn)(CgCtx *c, XfId id);
 
 /* ---- emit_*.c: one emitter per op (named in ir/ops.def) ----------------- */
-#define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem, calls, syncs) void emit(CgCtx *c, XfId id);
+#define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem, calls, syncs, kernels) void emit(CgCtx *c, XfId id);
 #include "../ir/ops.def"
 #undef XF_OP
+
+/* emit_route.c: a fused group over routed rows (emit_fused): the combine
+ * fields of its output, and its call (false: a dense group, not routed) */
+void emit_fused_combine_fields(CgCtx *c, XfId id);
+bool emit_fused_route_call(CgCtx *c, XfId id);
 
 #endif

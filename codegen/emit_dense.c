@@ -168,13 +168,12 @@ void emit_fused(CgCtx *c, XfId id)
                     slot_var(c, id, sg->rope_pos), LL(sg->rope_heads), LL(sg->rope_head_dim), base);
         }
         cw_line(c->w, ".res = %s,", slot_var(c, id, sg->res));
+        if (fu->combine != XF_COMBINE_NONE)
+            emit_fused_combine_fields(c, id);
         cw_close(c->w, ",");
     }
     cw_close(c->w, ";");
-    if (fu->route >= 0)
-        cw_line(c->w, "xfrt_grouped_linear_fused(/* x */ %s, &r%u, /* gathered */ %d, /* in */ %lld, out, %d);",
-                V(0), x->in[fu->route], fu->gathered, LL(cg_last_dim(c, x->in[0])), fu->n_seg);
-    else
+    if (!emit_fused_route_call(c, id))
         cw_line(c->w, "xfrt_linear_fused(/* x */ %s, /* rows */ %s, /* in */ %lld, %s, out, %d);", V(0),
                 cg_rows(c, x->in[0]), LL(cg_last_dim(c, x->in[0])),
                 fu->norm != XF_NORM_NONE ? "&norm" : "NULL", fu->n_seg);

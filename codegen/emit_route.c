@@ -78,8 +78,12 @@ void emit_moe_combine(CgCtx *c, XfId id)
 {
     const XfGraph *g = c->g;
     cg_decl(c, id);
-    cw_line(c->w, "xfrt_moe_combine(/* y */ %s, /* ys */ %s, &%s, /* dim */ %lld);", OUT, V(0), route(c, g->nodes[id].in[1]),
-            LL(cg_last_dim(c, id)));
+    if (g->nodes[id].n_in == 3)     /* the residual add folded in (pass fuse) */
+        cw_line(c->w, "xfrt_moe_combine_add(/* y */ %s, /* ys */ %s, &%s, /* res */ %s, /* dim */ %lld);", OUT, V(0),
+                route(c, g->nodes[id].in[1]), V(2), LL(cg_last_dim(c, id)));
+    else
+        cw_line(c->w, "xfrt_moe_combine(/* y */ %s, /* ys */ %s, &%s, /* dim */ %lld);", OUT, V(0), route(c, g->nodes[id].in[1]),
+                LL(cg_last_dim(c, id)));
 }
 
 void emit_sffn_select(CgCtx *c, XfId id)
@@ -99,4 +103,42 @@ void emit_sffn_apply(CgCtx *c, XfId id)
     cw_line(c->w, "xfrt_sffn_apply(/* y */ %s, /* x */ %s, /* sel */ %s, /* W1 */ %s, /* b1 */ %s, /* W2 */ %s, /* b2 */ %s, /* rows */ %s, /* dim */ %lld, /* hidden */ %lld, /* groups */ %lld);", OUT, V(0),
             V(1), V(2), x->n_in == 6 ? V(4) : "NULL", V(3), x->n_in == 6 ? V(5) : "NULL", ROWS,
             LL(w1->shape.dim[1]), LL(w1->shape.dim[0]), LL(cg_last_dim(c, x->in[1])));
+}
+
+/* ---- fused groups over routed rows (called by emit_fused) ---------------- */
+
+static const char *fused_in(CgCtx *c, XfId id, int slot)
+{
+    return slot >= 0 ? cg_var(c, c->g->nodes[id].in[slot]) : "NULL";
+}
+
+void emit_fused_combine_fields(CgCtx *c, XfId id)
+{
+    const XfFuse *fu = c->g->nodes[id].attr.fuse;
+    if (fu->combine == XF_COMBINE_MOD)
+        cw_line(c->w, ".rows = %s, .base = %s, .mod_xt = %s, .mod_r = %s, .mod_sigmoid = %d,",
+                fused_in(c, id, fu->mod_idx), fused_in(c, id, fu->base), fused_in(c, id, fu->mod_xt),
+                fused_in(c, id, fu->mod_r), fu->mod_sigmoid);
+    else    /* rows and gates: the table's, per expert (xfrt_grouped_linear_scatter) */
+        cw_line(c->w, ".base = %s,", fused_in(c, id, fu->base));
+}
+
+bool emit_fused_route_call(CgCtx *c, XfId id)
+{
+    const XfGraph *g = c->g;
+    const XfNode *x = &g->nodes[id];
+    const XfFuse *fu = x->attr.fuse;
+    long long in = LL(cg_last_dim(c, x->in[0]));
+    if (fu->combine == XF_COMBINE_MOD)
+        cw_line(c->w, "xfrt_mod_linear_fused(/* x */ %s, /* k */ %s, /* in */ %lld, %s, out, /* rows */ %s);",
+                V(0), cg_rows(c, x->in[0]), in, fu->norm != XF_NORM_NONE ? "&norm" : "NULL", ROWS);
+    else if (fu->combine == XF_COMBINE_MOE)
+        cw_line(c->w, "xfrt_grouped_linear_scatter(/* x */ %s, &%s, /* gathered */ %d, /* in */ %lld, out);",
+                V(0), route(c, x->in[fu->route]), fu->gathered, in);
+    else if (fu->route >= 0)
+        cw_line(c->w, "xfrt_grouped_linear_fused(/* x */ %s, &%s, /* gathered */ %d, /* in */ %lld, out, %d);",
+                V(0), route(c, x->in[fu->route]), fu->gathered, in, fu->n_seg);
+    else
+        return false;
+    return true;
 }

@@ -14,7 +14,7 @@
 extern const char *const xf_runtime_lines[];   /* runtime_src.c (tools/embed.c) */
 
 static const CgEmitFn emitters[XF_OP_COUNT] = {
-#define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem, calls, syncs) [XF_OP_##e] = emit,
+#define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem, calls, syncs, kernels) [XF_OP_##e] = emit,
 #include "../ir/ops.def"
 #undef XF_OP
 };
@@ -419,16 +419,12 @@ static void emit_api(CgCtx *c)
     cw_close(w, NULL);
 }
 
-/* any op whose kernels live in runtime/kernels_route.c */
+/* any op whose kernels live in runtime/kernels_route.c (the kernels column of ops.def) */
 static bool uses_route(const XfGraph *g)
 {
-    static const XfOp route_ops[] = {XF_OP_MOD_SELECT,  XF_OP_GATHER,         XF_OP_MOD_COMBINE,
-                                     XF_OP_MOE_ROUTE,   XF_OP_MOE_GATHER,     XF_OP_GROUPED_LINEAR,
-                                     XF_OP_MOE_COMBINE, XF_OP_SFFN_SELECT,    XF_OP_SFFN_APPLY};
     for (XfId id = 1; id <= g->n_nodes; id++)
-        for (size_t k = 0; k < sizeof route_ops / sizeof route_ops[0]; k++)
-            if (g->nodes[id].op == route_ops[k])
-                return true;
+        if (xf_op_info[g->nodes[id].op].kernels == XF_KERNELS_ROUTE)
+            return true;
     return false;
 }
 

@@ -75,6 +75,11 @@ static void attrs_mod_combine(const XfNode *x, char *buf, size_t n)
     snprintf(buf, n, " gate=%s", x->attr.sigmoid ? "sigmoid" : "linear");
 }
 
+static void attrs_moe_combine(const XfNode *x, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s", x->n_in == 3 ? " +residual" : "");
+}
+
 static void attrs_moe_route(const XfNode *x, char *buf, size_t n)
 {
     const XfAttrs *a = &x->attr;
@@ -98,7 +103,7 @@ static void attrs_part(const XfNode *x, char *buf, size_t n)
 }
 
 static AttrsFn *const attrs_fn[XF_OP_COUNT] = {
-#define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem, calls, syncs) \
+#define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem, calls, syncs, kernels) \
     [XF_OP_##e] = attrs,
 #include "ops.def"
 #undef XF_OP

@@ -6,8 +6,9 @@
 #include "shape_rules.h"
 
 const XfOpInfo xf_op_info[XF_OP_COUNT] = {
-#define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem, calls, syncs) \
-    [XF_OP_##e] = {text, min_in, max_in, shape, XF_FUSE_##fuse, XF_STREAM_##stream, XF_MEM_##mem, calls, syncs},
+#define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem, calls, syncs, kernels) \
+    [XF_OP_##e] = {text, min_in, max_in, shape, XF_FUSE_##fuse, XF_STREAM_##stream, XF_MEM_##mem, calls, syncs, \
+                   XF_KERNELS_##kernels},
 #include "ops.def"
 #undef XF_OP
 };

@@ -11,7 +11,7 @@ typedef uint32_t XfId;          /* 0 means "no node" */
 #define XF_MAX_RANK  4
 
 typedef enum {
-#define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem, calls, syncs) XF_OP_##e,
+#define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem, calls, syncs, kernels) XF_OP_##e,
 #include "ops.def"
 #undef XF_OP
     XF_OP_COUNT
@@ -25,6 +25,10 @@ typedef enum {
     XF_MEM_ARENA,               /* a buffer of the memory plan (the logits are the caller's) */
     XF_MEM_ALIAS,               /* a view into input 0's buffer: no bytes of its own */
 } XfMemKind;
+
+/* The runtime file an op's kernels live in (ops.def): codegen embeds
+ * runtime/kernels_route.c only into models with a ROUTE op. */
+typedef enum { XF_KERNELS_NONE, XF_KERNELS_DENSE, XF_KERNELS_ATTENTION, XF_KERNELS_ROUTE } XfKernelFile;
 
 typedef enum { XF_F32, XF_I32, XF_ROUTE } XfDtype;   /* ROUTE: an MoE routing table */
 
@@ -98,6 +102,8 @@ typedef struct {
 
 #define XF_FUSE_MAX_SEG 4
 
+typedef enum { XF_COMBINE_NONE, XF_COMBINE_MOD, XF_COMBINE_MOE } XfCombine;
+
 typedef struct XfFuse {
     XfNormKind    norm;         /* prologue, XF_NORM_NONE if none */
     double        eps;
@@ -108,6 +114,14 @@ typedef struct XfFuse {
                                  * moe_gather folded into the product's row indexing) */
     int           n_seg;
     XfFuseSeg     seg[XF_FUSE_MAX_SEG];
+    /* A combine after the product (one segment; the group's output is then
+     * [token rows, cols]): MoD writes x + g(r) * (y - xt) at the routed rows
+     * idx and x elsewhere; MoE (top_k == 1) scatters gate * y to each
+     * assignment's token row, plus a residual base when one is folded in. */
+    XfCombine     combine;
+    int8_t        base;         /* MoD: x; MoE: the residual, or -1 (the output may be its buffer) */
+    int8_t        mod_xt, mod_r, mod_idx;
+    bool          mod_sigmoid;
     int           n_members;
     XfFuseMember *members;      /* in execution order (graph arena) */
     double        flops, flops_dense;   /* per row: the members' sum (pass stats) */
@@ -190,6 +204,7 @@ typedef struct {
     XfMemKind    mem;
     int          calls;         /* runtime kernel calls of its emitter */
     int          syncs;         /* barriers inside them */
+    XfKernelFile kernels;       /* the runtime file of its kernels */
 } XfOpInfo;
 
 extern const XfOpInfo xf_op_info[XF_OP_COUNT];

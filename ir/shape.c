@@ -241,6 +241,8 @@ bool shape_moe_combine(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err
     if (r->dtype != XF_ROUTE || y->shape.stream != ir_stream_of_def(g, g->nodes[id].in[1]))
         return FAIL("moe_combine expects expert outputs and their route");
     *out = rows(g, r->shape.stream, 2, last(y), 0);
+    if (g->nodes[id].n_in == 3 && (IN(2)->dtype != XF_F32 || !ir_shape_equal(&IN(2)->shape, out)))
+        return FAIL("moe_combine's residual must have the output's shape");
     *dt = XF_F32;
     return true;
 }
@@ -298,6 +300,27 @@ bool shape_fused(XfGraph *g, XfId id, XfShape *out, XfDtype *dt, char *err, size
                               IN(sg->res)->shape.rank != 2 || last(IN(sg->res)) != sg->cols)))
             return FAIL("fused segment %d operands do not match", s);
         total += sg->cols;
+    }
+    if (fu->combine == XF_COMBINE_MOD) {
+        /* product rows are the k routed rows; the output is x's token rows */
+        const XfNode *xb = slot_ok(f, fu->base) ? IN(fu->base) : NULL;
+        const XfNode *xt = slot_ok(f, fu->mod_xt) ? IN(fu->mod_xt) : NULL;
+        const XfNode *r = slot_ok(f, fu->mod_r) ? IN(fu->mod_r) : NULL;
+        const XfNode *ix = slot_ok(f, fu->mod_idx) ? IN(fu->mod_idx) : NULL;
+        if (fu->n_seg != 1 || route || !xb || !xt || !r || !ix || xb->shape.rank != 2 ||
+            last(xb) != total || xt->shape.rank != 2 || xt->shape.stream != out_rows || last(xt) != total ||
+            r->shape.rank != 2 || r->shape.dim[1] != 1 || !same_rows(xb, r) || ix->dtype != XF_I32 ||
+            ix->shape.stream != out_rows || xb->dtype != XF_F32)
+            return FAIL("fused MoD combine operands do not match");
+        out_rows = xb->shape.stream;
+    } else if (fu->combine == XF_COMBINE_MOE) {
+        /* product rows are assignments; the output is the table's token rows */
+        const XfNode *xb = fu->base >= 0 ? (slot_ok(f, fu->base) ? IN(fu->base) : NULL) : NULL;
+        if (fu->n_seg != 1 || !route || route->attr.top_k != 1 ||
+            (fu->base >= 0 && (!xb || xb->shape.rank != 2 || last(xb) != total ||
+                               !same_rows(xb, route) || xb->dtype != XF_F32)))
+            return FAIL("fused MoE combine operands do not match");
+        out_rows = route->shape.stream;
     }
     *out = rows(g, (int)out_rows, 2, total, 0);
     *dt = XF_F32;

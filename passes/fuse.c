@@ -52,6 +52,10 @@ typedef struct {
     Seg  seg[XF_FUSE_MAX_SEG];
     int  n_seg;
     XfId pos;                             /* the last member */
+    XfCombine combine;                    /* a combine after the one segment */
+    XfId comb, comb_add;                  /* its node, and the residual add folded after it */
+    XfId base, mod_xt, mod_r, mod_idx;    /* operand node ids, 0 none */
+    bool mod_sigmoid;
 } Group;
 
 typedef struct {
@@ -255,7 +259,7 @@ static const char *group_name(XfArena *a, const XfFuse *fu)
 {
     static const XfOp order[] = {XF_OP_RMSNORM, XF_OP_LAYERNORM, XF_OP_MOE_GATHER, XF_OP_LINEAR,
                                  XF_OP_GROUPED_LINEAR, XF_OP_ADD_BIAS, XF_OP_ACT, XF_OP_GLU,
-                                 XF_OP_ROPE, XF_OP_ADD};
+                                 XF_OP_ROPE, XF_OP_MOE_COMBINE, XF_OP_ADD, XF_OP_MOD_COMBINE};
     XfStrBuf sb = {0};
     xf_sb_puts(&sb, "fused[");
     bool first = true;
@@ -300,6 +304,13 @@ static bool build_node(XfGraph *g, const Group *G, XfNode *F)
         ok = ok && fu->norm_w >= 0 && (nm->op == XF_OP_RMSNORM || fu->norm_b >= 0);
     }
     fu->n_seg = G->n_seg;
+    fu->combine = G->combine;
+    fu->base = slot(F, G->base);
+    fu->mod_xt = slot(F, G->mod_xt);
+    fu->mod_r = slot(F, G->mod_r);
+    fu->mod_idx = slot(F, G->mod_idx);
+    fu->mod_sigmoid = G->mod_sigmoid;
+    ok = ok && fu->base >= -1 && fu->mod_xt >= -1 && fu->mod_r >= -1 && fu->mod_idx >= -1;
     int64_t offset = 0;
     XfStrBuf label = {0};
     for (int i = 0; i < G->n_seg; i++) {
@@ -333,8 +344,12 @@ static bool build_node(XfGraph *g, const Group *G, XfNode *F)
         }
     }
     /* members, in execution order */
-    XfId ids[XF_FUSE_MAX_SEG * MAX_SEG_MEMBERS + 1];
+    XfId ids[XF_FUSE_MAX_SEG * MAX_SEG_MEMBERS + 3];
     int n = 0;
+    if (G->comb)
+        ids[n++] = G->comb;
+    if (G->comb_add)
+        ids[n++] = G->comb_add;
     if (G->norm)
         ids[n++] = G->norm;
     if (G->gather)
@@ -345,6 +360,9 @@ static bool build_node(XfGraph *g, const Group *G, XfNode *F)
     qsort(ids, (size_t)n, sizeof ids[0], cmp_id);
     fu->n_members = n;
     fu->members = xf_arena_alloc(g->arena, (size_t)n * sizeof *fu->members);
+    /* FLOPs per output row: a combine's output rows are tokens, its product's
+     * are the routed rows (or assignments), so members count at their rates */
+    uint32_t out_s = g->nodes[G->comb_add ? G->comb_add : G->comb ? G->comb : G->pos].shape.stream;
     for (int m = 0; m < n; m++) {
         const XfNode *x = &g->nodes[ids[m]];
         fu->members[m] = (XfFuseMember){x->op, ids[m], x->loc, x->label, {-1, -1}};
@@ -353,8 +371,10 @@ static bool build_node(XfGraph *g, const Group *G, XfNode *F)
             for (int j = 0; j < m; j++)
                 if (ids[j] == x->in[i])
                     fu->members[m].src[k++] = (int8_t)j;
-        fu->flops += pass_stats_node_flops(g, x, false);
-        fu->flops_dense += pass_stats_node_flops(g, x, true);
+        fu->flops += pass_stats_node_flops(g, x, false) * pass_stats_rate(g, x->shape.stream, false) /
+                     pass_stats_rate(g, out_s, false);
+        fu->flops_dense += pass_stats_node_flops(g, x, true) * pass_stats_rate(g, x->shape.stream, true) /
+                           pass_stats_rate(g, out_s, true);
         F->flags |= x->flags & XF_NODE_OUTPUT;
     }
     fu->name = group_name(g->arena, fu);
@@ -365,6 +385,69 @@ static bool build_node(XfGraph *g, const Group *G, XfNode *F)
     F->label = label.len ? xf_arena_strdup(g->arena, label.data) : NULL;
     xf_sb_free(&label);
     return ok;
+}
+
+/* A combine whose routed value y is the single-segment output of a product
+ * (a group's, or a lone linear / grouped_linear's): the combine becomes the
+ * product's epilogue, so y is never stored.  MoD: y's rows are the instance's
+ * k rows.  MoE: top_k == 1 only, where each token has at most one assignment
+ * and the scatter cannot race (with top_k > 1 the combine's rank-ordered sum
+ * needs every expert's rows first); a residual add reading the combine alone
+ * joins it.  gi: the group of y, or -1 for a new one in *G. */
+static bool combine_group(const Fx *f, XfId id, const Group *groups, int32_t *gi, Group *G)
+{
+    const XfGraph *g = f->g;
+    const XfNode *c = &g->nodes[id];
+    bool mod = c->op == XF_OP_MOD_COMBINE;
+    XfId y = c->in[mod ? 2 : 0];
+    const XfNode *yn = &g->nodes[y];
+    if (n_uses(f, y) != 1 || (c->flags & XF_NODE_OUTPUT) || f->group_of[id] >= 0)
+        return false;
+    *gi = f->group_of[y];
+    if (*gi >= 0) {
+        *G = groups[*gi];
+        if (G->n_seg != 1 || G->seg[0].end != y || G->combine)
+            return false;
+    } else {
+        if (yn->op != (mod ? XF_OP_LINEAR : XF_OP_GROUPED_LINEAR) || (yn->flags & XF_NODE_OUTPUT))
+            return false;
+        memset(G, 0, sizeof *G);
+        G->x = yn->in[0];
+        G->route = mod ? 0 : yn->in[2];
+        G->n_seg = 1;
+        G->seg[0].anchor = y;
+        G->seg[0].w = yn->in[1];
+        G->seg[0].act = -1;
+        seg_add(&G->seg[0], y);
+        G->pos = y;
+    }
+    G->comb = id;
+    if (mod) {
+        /* the product's rows are the instance's: no MoE inside */
+        if (G->route || yn->shape.stream != g->nodes[c->in[1]].shape.stream)
+            return false;
+        G->combine = XF_COMBINE_MOD;
+        G->base = c->in[0];
+        G->mod_xt = c->in[1];
+        G->mod_r = c->in[3];
+        G->mod_idx = c->in[4];
+        G->mod_sigmoid = c->attr.sigmoid;
+    } else {
+        if (G->route != c->in[1] || g->nodes[G->route].attr.top_k != 1)
+            return false;
+        G->combine = XF_COMBINE_MOE;
+        XfId u = sole_user(f, id);
+        const XfNode *a = u ? &g->nodes[u] : NULL;
+        if (a && a->op == XF_OP_ADD && f->group_of[u] < 0 && a->in[0] != a->in[1] &&
+            a->block == c->block && a->sub == c->sub && a->shape.stream == c->shape.stream) {
+            G->base = a->in[0] == id ? a->in[1] : a->in[0];
+            G->comb_add = u;
+        }
+    }
+    XfId last = G->comb_add ? G->comb_add : id;
+    G->seg[0].end = last;
+    G->pos = last;
+    return true;
 }
 
 bool pass_fuse(XfGraph *g, XfPassCtx *cx)
@@ -429,6 +512,55 @@ bool pass_fuse(XfGraph *g, XfPassCtx *cx)
         n_groups++;
     }
 
+    /* combines into the products that compute their routed values */
+    for (XfId id = 1; id <= n; id++) {
+        XfOp op = g->nodes[id].op;
+        if (op != XF_OP_MOD_COMBINE && op != XF_OP_MOE_COMBINE)
+            continue;
+        Group G;
+        int32_t gi;
+        if (!combine_group(&f, id, groups, &gi, &G))
+            continue;
+        XfNode F;
+        if (!build_node(g, &G, &F))
+            continue;
+        if (gi < 0) {
+            if (n_groups == cap) {
+                cap *= 2;
+                groups = xf_xrealloc(groups, cap * sizeof *groups);
+                gnode = xf_xrealloc(gnode, cap * sizeof *gnode);
+            }
+            gi = (int32_t)n_groups++;
+            f.group_of[G.seg[0].anchor] = gi;
+        }
+        groups[gi] = G;
+        gnode[gi] = F;
+        f.group_of[G.comb] = gi;
+        if (G.comb_add)
+            f.group_of[G.comb_add] = gi;
+    }
+
+    /* a residual add after a combine that stays (top_k > 1: the rank-ordered
+     * sum needs every expert's rows) joins the combine's kernel */
+    XfId *into = xf_arena_alloc(cx->scratch, (n + 1) * sizeof *into);
+    memset(into, 0, (n + 1) * sizeof *into);
+    for (XfId id = 1; id <= n; id++) {
+        XfNode *c = &g->nodes[id];
+        if (c->op != XF_OP_MOE_COMBINE || f.group_of[id] >= 0 || c->n_in != 2 ||
+            (c->flags & XF_NODE_OUTPUT))
+            continue;
+        XfId u = sole_user(&f, id);
+        const XfNode *a = u ? &g->nodes[u] : NULL;
+        if (!a || a->op != XF_OP_ADD || f.group_of[u] >= 0 || a->in[0] == a->in[1] ||
+            (a->flags & XF_NODE_OUTPUT) || a->block != c->block || a->sub != c->sub)
+            continue;
+        XfId other = a->in[0] == id ? a->in[1] : a->in[0];
+        if (other >= id || !ir_shape_equal(&g->nodes[other].shape, &c->shape))
+            continue;
+        c->in[c->n_in++] = other;
+        into[u] = id;
+    }
+
     /* the new node order: each group's node (and its parts) at its last member */
     uint32_t cap_new = n + n_groups * XF_FUSE_MAX_SEG + 2;
     XfNode *nn = xf_xcalloc(cap_new, sizeof *nn);
@@ -437,6 +569,10 @@ bool pass_fuse(XfGraph *g, XfPassCtx *cx)
     XfId k = 0;
     for (XfId id = 1; id <= n; id++) {
         int32_t gi = f.group_of[id];
+        if (into[id]) {         /* an add folded into the combine it reads */
+            remap[id] = remap[into[id]];
+            continue;
+        }
         if (gi < 0) {
             XfNode x = g->nodes[id];
             for (int i = 0; i < x.n_in; i++)

@@ -7,7 +7,8 @@
  * Idea: walk nodes in execution order; a buffer lives from its definition to
  * its last use (a use of an alias is a use of the buffer it views); it takes
  * the lowest 64-byte-aligned gap that overlaps no buffer live at that point.  An output never shares bytes with its own
- * inputs, because inputs are released only after the output is placed. */
+ * inputs, because inputs are released only after the output is placed, except
+ * where a fused combine writes over its dead base (in_place_base). */
 #include <stdlib.h>
 
 #include "passes.h"
@@ -18,6 +19,25 @@ static bool in_arena(const XfGraph *g, XfId id)
 {
     const XfNode *x = &g->nodes[id];
     return xf_op_info[x->op].mem == XF_MEM_ARENA && !(x->flags & XF_NODE_OUTPUT);
+}
+
+/* A fused combine (pass fuse) may write its token rows over its base x when
+ * this is x's last use: each output element is then read from x and written
+ * by the same thread (and rows not routed are already in place).  x must be
+ * a buffer of its own, of the output's size, that no other operand reads. */
+static XfId in_place_base(const XfGraph *g, XfId id, const XfId *last)
+{
+    const XfNode *x = &g->nodes[id];
+    if (x->op != XF_OP_FUSED || x->attr.fuse->combine == XF_COMBINE_NONE || x->attr.fuse->base < 0)
+        return 0;
+    XfId b = x->in[x->attr.fuse->base];
+    if (!in_arena(g, b) || ir_buffer_of(g, b) != b || g->plan.offset[b] < 0 || last[b] != id ||
+        ir_node_bytes(g, b) != ir_node_bytes(g, id))
+        return 0;
+    for (int i = 0; i < x->n_in; i++)
+        if (i != x->attr.fuse->base && ir_buffer_of(g, x->in[i]) == b)
+            return 0;
+    return b;
 }
 
 /* The arena's bytes do not fit in int64 once id's buffer is placed. */
@@ -51,6 +71,20 @@ bool pass_memplan(XfGraph *g, XfPassCtx *cx)
         p->offset[id] = -1;
         if (!in_arena(g, id))
             continue;
+        XfId base = in_place_base(g, id, last);
+        if (base) {         /* x's bytes become the output's */
+            p->offset[id] = p->offset[base];
+            p->size[id] = p->size[base];
+            for (uint32_t j = 0; j < n_live; j++)
+                if (live[j] == base)
+                    live[j] = id;
+            uint32_t k = 0;
+            for (uint32_t j = 0; j < n_live; j++)
+                if (last[live[j]] > id || live[j] == id)
+                    live[k++] = live[j];
+            n_live = k;
+            continue;
+        }
         int64_t bytes = ir_node_bytes(g, id), size = 0;
         if (bytes > INT64_MAX - ALIGN)
             return arena_overflow(g, cx, id);

@@ -70,6 +70,9 @@ bool pass_stats(XfGraph *g, XfPassCtx *cx);      /* stats.c */
 
 /* stats.c: FLOPs per output row of one node (the flops column of ops.def) */
 double pass_stats_node_flops(const XfGraph *g, const XfNode *x, bool dense);
+/* stats.c: rows of stream s per token (a MoD's k/T, a MoE's assignments/T;
+ * dense: as if nothing were routed) */
+double pass_stats_rate(const XfGraph *g, uint32_t s, bool dense);
 /* stats.c: prints the table that `xfc --stats` shows; the weights line in
  * format wf (--weights) */
 void pass_stats_print(const XfGraph *g, const XfStats *st, XfWeightFormat wf, FILE *out);

@@ -16,6 +16,13 @@
 
 #include "passes.h"
 
+static double rate(const XfGraph *g, int s, bool dense);
+
+double pass_stats_rate(const XfGraph *g, uint32_t s, bool dense)
+{
+    return rate(g, (int)s, dense);
+}
+
 static double rate(const XfGraph *g, int s, bool dense)
 {
     if (s <= 1)
@@ -71,6 +78,14 @@ static double flops_elementwise(const XfGraph *g, const XfNode *x, bool dense)
 {
     (void)g, (void)dense;
     return (double)last_dim(x);
+}
+
+/* the weighted sum (one FLOP per element, as elementwise ops), and the
+ * residual add when one is folded in */
+static double flops_moe_combine(const XfGraph *g, const XfNode *x, bool dense)
+{
+    (void)g, (void)dense;
+    return (double)last_dim(x) * (x->n_in == 3 ? 2.0 : 1.0);
 }
 
 static double flops_rmsnorm(const XfGraph *g, const XfNode *x, bool dense)
@@ -145,14 +160,14 @@ static double share_fused(const XfGraph *g, const XfNode *x, int i)
 }
 
 static FlopsFn *const flops_fn[XF_OP_COUNT] = {
-#define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem, calls, syncs) \
+#define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem, calls, syncs, kernels) \
     [XF_OP_##e] = flops,
 #include "../ir/ops.def"
 #undef XF_OP
 };
 
 static ShareFn *const share_fn[XF_OP_COUNT] = {
-#define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem, calls, syncs) \
+#define XF_OP(e, text, min_in, max_in, shape, emit, attrs, flops, share, fuse, stream, mem, calls, syncs, kernels) \
     [XF_OP_##e] = share,
 #include "../ir/ops.def"
 #undef XF_OP
@@ -231,7 +246,13 @@ bool pass_stats(XfGraph *g, XfPassCtx *cx)
         for (int i = 0; i < x->n_in; i++) {
             if (g->nodes[x->in[i]].op != XF_OP_WEIGHT)
                 continue;
-            double r = rate(g, x->shape.stream, false), s = share_fn[x->op](g, x, i);
+            /* a fused group's weights are read by its product, at the product's rows
+             * (a combine's output rows are tokens) */
+            uint32_t rs = x->shape.stream;
+            if (x->op == XF_OP_FUSED)
+                rs = x->attr.fuse->route >= 0 ? ir_stream_of_def(g, x->in[x->attr.fuse->route])
+                                              : g->nodes[x->in[0]].shape.stream;
+            double r = rate(g, (int)rs, false), s = share_fn[x->op](g, x, i);
             if (x->op == XF_OP_GROUPED_LINEAR ||    /* rate counts assignments: top_k of experts */
                 (x->op == XF_OP_FUSED && x->attr.fuse->route >= 0))
                 s *= r, r = 1.0;

@@ -368,9 +368,26 @@ static inline void xfrt_fused_epilogue(const XfrtLinearOut *o, float *blk, const
                 a[j + 1] = (float)(x0 * sn + x1 * cs);
             }
         }
-        float *yr = o->y + (size_t)(r + i) * o->cols + c0;
-        if (o->res) {
-            const float *rr = o->res + (size_t)(r + i) * o->cols + c0;
+        size_t at = o->rows ? (size_t)o->rows[r + i] : (size_t)(r + i);
+        float *yr = o->y + at * o->cols + c0;
+        const float *rr = o->res ? o->res + (size_t)(r + i) * o->cols + c0 : NULL;
+        const float *xb = o->base ? o->base + at * o->cols + c0 : NULL;
+        if (o->mod_xt) {        /* as xfrt_mod_combine; yr may be xb */
+            float rv = o->mod_r[at], g = o->mod_sigmoid ? 1.0f / (1.0f + expf(-rv)) : rv;
+            const float *xt = o->mod_xt + (size_t)(r + i) * o->cols + c0;
+            for (int j = 0; j < w; j++) {
+                float v = rr ? rr[j] + a[j] : a[j];
+                yr[j] = xb[j] + g * (v - xt[j]);
+            }
+        } else if (o->gate) {   /* as xfrt_moe_combine, then xfrt_add; yr may be xb */
+            float g = o->gate[r + i];
+            for (int j = 0; j < w; j++) {
+                float v = rr ? rr[j] + a[j] : a[j];
+                float acc = 0.0f;
+                acc += g * v;
+                yr[j] = xb ? xb[j] + acc : acc;
+            }
+        } else if (o->res) {
             for (int j = 0; j < w; j++)
                 yr[j] = rr[j] + a[j];
         } else {

@@ -218,7 +218,12 @@ XFRT_API void xfrt_grouped_linear_fused(const float *x, const XfrtRoute *r, int 
             o[s].W += e * w;
             if (o[s].W2)
                 o[s].W2 += e * w;
-            o[s].y += y;
+            if (o[s].rows)          /* a scatter: y is token rows */
+                o[s].rows += a0;
+            else
+                o[s].y += y;
+            if (o[s].gate)
+                o[s].gate += a0;
             if (o[s].res)
                 o[s].res += y;
             if (o[s].rope_pos)
@@ -229,11 +234,36 @@ XFRT_API void xfrt_grouped_linear_fused(const float *x, const XfrtRoute *r, int 
     }
 }
 
-XFRT_API void xfrt_moe_combine(float *y, const float *ys, const XfrtRoute *r, int dim)
+XFRT_API void xfrt_grouped_linear_scatter(const float *x, const XfrtRoute *r, int gathered, int in,
+                                          const XfrtLinearOut *out)
+{
+    XfrtLinearOut o = *out;
+    o.rows = r->tok;
+    o.gate = r->gate;
+    xfrt_grouped_linear_fused(x, r, gathered, in, &o, 1);
+    /* tokens without a kept assignment (dropped): base + 0, as the unfused
+     * combine's 0 plus the residual; rows the product does not write */
+    int n = r->n, k = r->top_k, dim = o.cols;
+    long xfrt_lo, xfrt_hi;
+    xfrt_split((long)(n), (double)n * dim, &xfrt_lo, &xfrt_hi);
+    for (int t = (int)xfrt_lo; t < (int)xfrt_hi; t++) {
+        if (r->slot[(size_t)t * k] >= 0)
+            continue;
+        float *yr = o.y + (size_t)t * dim;
+        const float *xb = o.base ? o.base + (size_t)t * dim : NULL;
+        for (int d = 0; d < dim; d++) {
+            float acc = 0.0f;
+            yr[d] = xb ? xb[d] + acc : acc;
+        }
+    }
+}
+
+XFRT_API void xfrt_moe_combine_add(float *y, const float *ys, const XfrtRoute *r, const float *res,
+                                   int dim)
 {
     int n = r->n, k = r->top_k;
     long xfrt_lo, xfrt_hi;
-    xfrt_split((long)(n), 2.0 * n * k * dim, &xfrt_lo, &xfrt_hi);
+    xfrt_split((long)(n), (2.0 * k + (res ? 1 : 0)) * n * dim, &xfrt_lo, &xfrt_hi);
     for (int t = (int)xfrt_lo; t < (int)xfrt_hi; t++) {
         float *yr = y + (size_t)t * dim;
         for (int d = 0; d < dim; d++)
@@ -247,7 +277,17 @@ XFRT_API void xfrt_moe_combine(float *y, const float *ys, const XfrtRoute *r, in
             for (int d = 0; d < dim; d++)
                 yr[d] += g * src[d];
         }
+        if (res) {      /* the residual add, as xfrt_add computes it */
+            const float *rr = res + (size_t)t * dim;
+            for (int d = 0; d < dim; d++)
+                yr[d] = rr[d] + yr[d];
+        }
     }
+}
+
+XFRT_API void xfrt_moe_combine(float *y, const float *ys, const XfrtRoute *r, int dim)
+{
+    xfrt_moe_combine_add(y, ys, r, NULL, dim);
 }
 
 /* ---- Mixture-of-Depths ----------------------------------------------------- */
@@ -386,6 +426,35 @@ XFRT_API void xfrt_mod_combine(float *out, const float *x, const float *xt, cons
         for (int d = 0; d < dim; d++)
             out[row + d] = x[row + d] + g * (y[(size_t)i * dim + d] - xt[(size_t)i * dim + d]);
     }
+}
+
+XFRT_API void xfrt_mod_linear_fused(const float *x, int k, int in, const XfrtNorm *norm,
+                                    const XfrtLinearOut *out, int n)
+{
+    const XfrtLinearOut *o = out;
+    if (o->y != o->base) {
+        /* rows not routed: a copy of x; idx is ascending, so a thread finds
+         * the first routed row of its range by bisection and walks on */
+        int dim = o->cols;
+        long xfrt_lo, xfrt_hi;
+        xfrt_split((long)(n), (double)n * dim, &xfrt_lo, &xfrt_hi);
+        int lo = 0, hi = k;
+        while (lo < hi) {
+            int mid = lo + (hi - lo) / 2;
+            if (o->rows[mid] < xfrt_lo)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        for (int t = (int)xfrt_lo; t < (int)xfrt_hi; t++) {
+            if (lo < k && o->rows[lo] == t) {
+                lo++;
+                continue;
+            }
+            memcpy(o->y + (size_t)t * dim, o->base + (size_t)t * dim, (size_t)dim * sizeof *o->y);
+        }
+    }
+    xfrt_linear_fused(x, k, in, norm, out, 1);
 }
 
 /* ---- sparse FFN ----------------------------------------------------------- */

@@ -203,6 +203,19 @@ typedef struct {
     int            rope_heads, rope_head_dim;
     double         rope_base;
     const float   *res;         /* [n, cols] residual, or NULL */
+    /* Combine epilogues (pass fuse): product row i, with value v after the
+     * above, is stored to row rows[i] of y (rows NULL: row i), as
+     *   MoD (mod_xt):  y = base + g(mod_r[rows[i]]) * (v - mod_xt[i]),
+     *                  g = sigmoid when mod_sigmoid, else identity;
+     *   MoE (gate):    y = base + (0 + gate[i] * v), base NULL: 0 + gate[i] * v;
+     * the same expressions as xfrt_mod_combine and xfrt_moe_combine + xfrt_add
+     * evaluate.  base [*, cols] is read at row rows[i] and may be y itself. */
+    const int32_t *rows;
+    const float   *base;
+    const float   *gate;        /* [n] */
+    const float   *mod_xt;      /* [n, cols] */
+    const float   *mod_r;       /* [*] at rows[i] */
+    int            mod_sigmoid;
 } XfrtLinearOut;
 
 XFRT_API void xfrt_linear_fused(const float *x, int n, int in, const XfrtNorm *norm,
@@ -273,8 +286,18 @@ XFRT_API void xfrt_grouped_linear(float *y, const float *xs, const float *W, con
  * row tok[a] of x (the moe_gather folded in), else row a of x. */
 XFRT_API void xfrt_grouped_linear_fused(const float *x, const XfrtRoute *r, int gathered, int in,
                                         const XfrtLinearOut *out, int n_out);
+/* The MoE combine folded into the down product (top_k == 1 only, where each
+ * token has at most one assignment, so the scatter cannot race): out[0].gate
+ * and out[0].rows are the table's gate and tok (offset per expert here), and
+ * every token without a kept assignment gets base + 0 (base NULL: 0). */
+XFRT_API void xfrt_grouped_linear_scatter(const float *x, const XfrtRoute *r, int gathered, int in,
+                                          const XfrtLinearOut *out);
 /* y[t] = sum over ranks of gate * ys[slot] (dropped ranks add nothing), rank order */
 XFRT_API void xfrt_moe_combine(float *y, const float *ys, const XfrtRoute *r, int dim);
+/* The same, then y[t] = res[t] + y[t] (a residual add folded in by pass fuse);
+ * y must not overlap res or ys. */
+XFRT_API void xfrt_moe_combine_add(float *y, const float *ys, const XfrtRoute *r, const float *res,
+                                   int dim);
 
 /* MoD: at forward (decode == 0) k = ceil(cap_num*n/cap_den) rows with the
  * largest r (ties: lower row), written ascending to idx; at decode n == 1 and
@@ -287,6 +310,13 @@ XFRT_API void xfrt_gather_i32(int32_t *y, const int32_t *x, const int32_t *idx, 
 XFRT_API void xfrt_mod_combine(float *out, const float *x, const float *xt, const float *y,
                                const float *r, const int32_t *idx, int n, int k, int dim,
                                int sigmoid);
+
+/* The MoD combine folded into the product of the routed instance's last
+ * value: xfrt_linear_fused over its k rows with out[0] a MoD combine (rows =
+ * idx, base = x, y the [n, cols] output); the n - k rows not routed are
+ * copied from x unless y is x itself (then they are already in place). */
+XFRT_API void xfrt_mod_linear_fused(const float *x, int k, int in, const XfrtNorm *norm,
+                                    const XfrtLinearOut *out, int n);
 
 /* Sparse FFN: sel[t, m] = block*m + argmax of c[t, block*m .. block*m+block) (ties: lower) */
 XFRT_API void xfrt_sffn_select(int32_t *sel, const float *c, int n, int hidden, int block);

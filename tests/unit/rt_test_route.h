@@ -130,6 +130,33 @@ static void moe_case(RtRng *rng, int n, int E, int k, int renorm, int64_t cap_nu
     assert_memory_equal(fy, ys, (size_t)kept * out * sizeof(float));
     assert_memory_equal(fy2, ys, (size_t)kept * out * sizeof(float));
     assert_true(fy[(size_t)kept * out] == 12345.0f && fy2[(size_t)kept * out] == 12345.0f);
+    /* the residual add folded into the combine, and with top_k == 1 the
+     * combine folded into the product as a scatter (also over its residual's
+     * own buffer): the unfused kernels' bits */
+    float *res = fvec((size_t)n * out + 1), *yc = fvec((size_t)n * out + 1), *yf = fvec((size_t)n * out + 1);
+    rt_fill(rng, res, (size_t)n * out, -1, 1);
+    xfrt_grouped_linear(ys, xs, W, &r, in, out);
+    xfrt_moe_combine(y, ys, &r, out);
+    xfrt_add(yc, res, y, (size_t)n * out);
+    xfrt_moe_combine_add(yf, ys, &r, res, out);
+    assert_memory_equal(yf, yc, (size_t)n * out * sizeof(float));
+    if (k == 1) {
+        XfrtLinearOut so = {.y = yf, .cols = out, .W = W, .act = -1, .base = res};
+        for (int gathered = 0; gathered <= 1; gathered++) {
+            memset(yf, 0xff, (size_t)n * out * sizeof(float));
+            so.y = yf, so.base = res;
+            xfrt_grouped_linear_scatter(gathered ? x : xs, &r, gathered, in, &so);
+            assert_memory_equal(yf, yc, (size_t)n * out * sizeof(float));
+            memcpy(yf, res, (size_t)n * out * sizeof(float));
+            so.base = yf;
+            xfrt_grouped_linear_scatter(gathered ? x : xs, &r, gathered, in, &so);
+            assert_memory_equal(yf, yc, (size_t)n * out * sizeof(float));
+            so.base = NULL;
+            xfrt_grouped_linear_scatter(gathered ? x : xs, &r, gathered, in, &so);
+            assert_memory_equal(yf, y, (size_t)n * out * sizeof(float));
+        }
+    }
+    free(res), free(yc), free(yf);
     free(W3), free(ys3), free(fy), free(fy2);
     free(logits), free(mem), free(ex), free(gate), free(x), free(W), free(xs), free(ys), free(y);
     free(want), free(scale);
@@ -283,6 +310,29 @@ static void test_mod_gather_combine(void **state)
         assert_memory_equal(copy, out, (size_t)n * dim * sizeof(float));
         xfrt_mod_combine(copy, x, xt, y, r, idx, n, 0, dim, sig);       /* k = 0 */
         assert_memory_equal(copy, x, (size_t)n * dim * sizeof(float));
+        /* the combine as the epilogue of the product computing y (with a
+         * residual): y = xt + h W^T, never stored; into a buffer of its own
+         * and over x's own buffer */
+        int in = 6;
+        float *h = fvec((size_t)k * in), *W = fvec((size_t)dim * in), *l = fvec((size_t)k * dim);
+        float *yy = fvec((size_t)k * dim), *ref = fvec((size_t)n * dim);
+        rt_fill(&rng, h, (size_t)k * in, -1, 1);
+        rt_fill(&rng, W, (size_t)dim * in, -1, 1);
+        xfrt_linear(l, h, W, k, in, dim);
+        xfrt_add(yy, xt, l, (size_t)k * dim);
+        xfrt_mod_combine(ref, x, xt, yy, r, idx, n, k, dim, sig);
+        for (int place = 0; place <= 1; place++)
+            for (int kk = 0; kk <= k; kk += k) {
+                if (place)
+                    memcpy(copy, x, (size_t)n * dim * sizeof(float));
+                else
+                    memset(copy, 0xff, (size_t)n * dim * sizeof(float));
+                XfrtLinearOut o = {.y = copy, .cols = dim, .W = W, .act = -1, .res = xt, .rows = idx,
+                                   .base = place ? copy : x, .mod_xt = xt, .mod_r = r, .mod_sigmoid = sig};
+                xfrt_mod_linear_fused(h, kk, in, NULL, &o, n);
+                assert_memory_equal(copy, kk ? ref : x, (size_t)n * dim * sizeof(float));
+            }
+        free(h), free(W), free(l), free(yy), free(ref);
         free(copy);
     }
     free(x), free(xt), free(y), free(out), free(want);

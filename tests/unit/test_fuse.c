@@ -1,5 +1,6 @@
 /* test_fuse.c - pass fuse, one pattern per test, with the cases where it
  * must not fire: graphs built op by op with the IR builder. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -81,6 +82,23 @@ static void finish(B *b, XfId h, bool fuse)
     assert_true(pass_fuse(g, &cx));
     assert_true(ir_verify(g, stderr));
     pass_ctx_free(&cx);
+}
+
+/* lm_head on h makes the logits; then the whole pipeline runs (verifying);
+ * its stats (without the per-block table) into *st when st != NULL */
+static XfGraph *pipeline(B *b, XfId h, bool fuse, XfStats *st)
+{
+    XfGraph *g = b->g;
+    g->logits = linear(b, h, "lm_head", V);
+    g->nodes[g->logits].flags |= XF_NODE_OUTPUT;
+    XfPassCtx cx = {.err = stderr, .dump_out = stdout, .verify = true, .no_fuse = !fuse};
+    assert_true(pass_pipeline_run(g, &cx));
+    if (st) {
+        *st = cx.stats;
+        st->block = NULL;
+    }
+    pass_ctx_free(&cx);
+    return g;
 }
 
 static int count_op(const XfGraph *g, XfOp o)
@@ -259,38 +277,143 @@ static void intermediate_read_elsewhere(void **state)
     ir_graph_free(b.g);
 }
 
+/* A MoD instance on b.x and its combine: h = rmsnorm(b.x); router, select,
+ * gathers of h and b.x, then y = xk + linear(hk) (residual) or linear(hk) on
+ * the k routed rows; returns mod_combine(b.x, xk, y, r, idx).  *h_out, *y_out. */
+static XfId mod_block(B *b, bool residual, bool sigmoid, XfId *h_out, XfId *y_out)
+{
+    XfId h = rmsnorm(b, b->x, "norm");
+    XfId r = linear(b, b->x, "router", 1);
+    XfAttrs sa = {.capacity = {1, 2}, .threshold = 0};
+    XfId sel = op(b, XF_OP_MOD_SELECT, &sa, 1, r);
+    XfId hk = op(b, XF_OP_GATHER, NULL, 2, h, sel);
+    XfId xk = op(b, XF_OP_GATHER, NULL, 2, b->x, sel);
+    XfId l = linear(b, hk, "w", D);
+    XfId y = residual ? op(b, XF_OP_ADD, NULL, 2, xk, l) : l;
+    XfAttrs ca = {.sigmoid = sigmoid};
+    *h_out = h, *y_out = y;
+    return op(b, XF_OP_MOD_COMBINE, &ca, 5, b->x, xk, y, r, sel);
+}
+
 /* MoD: the norm's output is gathered into the routed rows, so it has a
- * non-linear reader; inside the instance (k rows) groups form on their own
- * rows, and the combine back onto n rows is not an epilogue */
-static void mod_boundary(void **state)
+ * non-linear reader and stays; inside the instance (k rows) the product and
+ * its residual form a group on their own rows, and the combine back onto
+ * the n rows becomes its epilogue: y is never stored */
+static void mod_combine_epilogue(void **state)
 {
     (void)state;
     B b = begin();
-    XfId h = rmsnorm(&b, b.x, "norm");
-    XfId r = linear(&b, b.x, "router", 1);
-    XfAttrs sa = {.capacity = {1, 2}, .threshold = 0};
-    XfId sel = op(&b, XF_OP_MOD_SELECT, &sa, 1, r);
-    XfId hk = op(&b, XF_OP_GATHER, NULL, 2, h, sel);
-    XfId xk = op(&b, XF_OP_GATHER, NULL, 2, b.x, sel);
-    XfId l = linear(&b, hk, "w", D);
-    XfId y = op(&b, XF_OP_ADD, NULL, 2, xk, l);
-    XfAttrs ca = {.sigmoid = false};
-    XfId c = op(&b, XF_OP_MOD_COMBINE, &ca, 5, b.x, xk, y, r, sel);
+    XfId h, y;
+    XfId c = mod_block(&b, true, true, &h, &y);
     XfId out = op(&b, XF_OP_ADD, NULL, 2, c, h);
     finish(&b, out, true);
     assert_int_equal(count_op(b.g, XF_OP_RMSNORM), 1);
-    assert_int_equal(count_op(b.g, XF_OP_MOD_COMBINE), 1);
+    assert_int_equal(count_op(b.g, XF_OP_MOD_COMBINE), 0);
     const XfNode *f = group(b.g, 0);
     assert_non_null(f);
-    assert_string_equal(f->attr.fuse->name, "fused[linear > add]");
-    assert_int_not_equal(f->shape.stream, 1);      /* on the routed rows */
+    const XfFuse *fu = f->attr.fuse;
+    assert_string_equal(fu->name, "fused[linear > add > mod_combine]");
+    assert_int_equal(fu->combine, XF_COMBINE_MOD);
+    assert_true(fu->mod_sigmoid);
+    assert_int_equal(f->shape.stream, 1);                       /* writes the n token rows */
+    assert_int_not_equal(b.g->nodes[f->in[0]].shape.stream, 1); /* its product reads k rows */
+    assert_int_equal(b.g->nodes[f->in[fu->base]].op, XF_OP_EMBED);
+    assert_int_equal(b.g->nodes[f->in[fu->mod_idx]].op, XF_OP_MOD_SELECT);
+    assert_int_equal(b.g->nodes[f->in[fu->mod_xt]].op, XF_OP_GATHER);
+    assert_int_equal(fu->seg[0].res, fu->mod_xt);               /* the residual is x's gathered rows */
+    assert_int_equal(fu->n_members, 3);
     assert_null(group(b.g, 1));
     ir_graph_free(b.g);
 }
 
+/* a lone product as the instance's last value: the combine alone is its
+ * epilogue; y read by the combine and by something else is stored: then the
+ * combine stays */
+static void mod_combine_lone_or_read_twice(void **state)
+{
+    (void)state;
+    for (int twice = 0; twice < 2; twice++) {
+        B b = begin();
+        XfId h, y;
+        XfId c = mod_block(&b, twice, false, &h, &y);
+        if (twice) {
+            XfAttrs aa = {.act = XF_ACT_RELU};
+            op(&b, XF_OP_ACT, &aa, 1, y);           /* k rows, a second reader of y */
+        }
+        finish(&b, c, true);
+        const XfNode *f = group(b.g, 0);
+        assert_non_null(f);
+        assert_string_equal(f->attr.fuse->name, twice ? "fused[linear > add]" : "fused[linear > mod_combine]");
+        assert_int_equal(f->attr.fuse->combine, twice ? XF_COMBINE_NONE : XF_COMBINE_MOD);
+        assert_int_equal(f->shape.stream == 1, !twice);     /* else on the routed rows */
+        assert_int_equal(count_op(b.g, XF_OP_MOD_COMBINE), twice);
+        ir_graph_free(b.g);
+    }
+}
+
+/* the fused combine writes over x when the combine is x's last reader, and
+ * into a buffer of its own when x is read later; fused and unfused count
+ * the same FLOPs and parameters, and fused makes fewer kernel calls */
+static void mod_combine_in_place(void **state)
+{
+    (void)state;
+    XfStats st[2];
+    for (int later = 0; later < 2; later++)
+        for (int fuse = 0; fuse < 2; fuse++) {
+            B b = begin();
+            XfId h, y;
+            XfId c = mod_block(&b, true, false, &h, &y);
+            XfId out = later ? op(&b, XF_OP_ADD, NULL, 2, c, b.x) : c;
+            XfGraph *g = pipeline(&b, out, fuse, later ? NULL : &st[fuse]);
+            for (XfId id = 1; id <= g->n_nodes; id++) {
+                const XfNode *x = &g->nodes[id];
+                if (x->op != XF_OP_FUSED || x->attr.fuse->combine != XF_COMBINE_MOD)
+                    continue;
+                XfId base = x->in[x->attr.fuse->base];
+                if (later)
+                    assert_true(g->plan.offset[id] + g->plan.size[id] <= g->plan.offset[base] ||
+                                g->plan.offset[base] + g->plan.size[base] <= g->plan.offset[id]);
+                else
+                    assert_int_equal(g->plan.offset[id], g->plan.offset[base]);
+            }
+            ir_graph_free(g);
+        }
+    assert_true(st[1].forward.kernels < st[0].forward.kernels);
+    assert_true(st[1].decode.kernels < st[0].decode.kernels);
+    assert_true(fabs(st[0].total.flops - st[1].total.flops) <= 1e-9 * st[0].total.flops);
+    assert_true(fabs(st[0].total.flops_dense - st[1].total.flops_dense) <= 1e-9 * st[0].total.flops_dense);
+    assert_true(st[0].total.params_active == st[1].total.params_active);
+}
+
+/* An MoE sublayer on h: route, up/gate, down (grouped products), combine;
+ * returns the combine. */
+static XfId moe_layer(B *b, XfId h, int top_k, bool glu)
+{
+    XfId logits = linear(b, h, "router", 4);
+    XfAttrs ra = {.experts = 4, .top_k = top_k, .renorm = top_k > 1};
+    XfId route = op(b, XF_OP_MOE_ROUTE, &ra, 1, logits);
+    XfId xs = op(b, XF_OP_MOE_GATHER, NULL, 2, h, route);
+    XfLoc l = {1, 1, 1};
+    XfId w1 = ir_weight_add(b->g, "w1", 3, (int64_t[]){4, 24, D}, l);
+    XfId w2 = ir_weight_add(b->g, "w2", 3, (int64_t[]){4, D, 24}, l);
+    XfId u = op(b, XF_OP_GROUPED_LINEAR, NULL, 3, xs, w1, route);
+    if (glu) {
+        XfId w3 = ir_weight_add(b->g, "w3", 3, (int64_t[]){4, 24, D}, l);
+        XfId gt = op(b, XF_OP_GROUPED_LINEAR, NULL, 3, xs, w3, route);
+        XfAttrs ga = {.act = XF_ACT_GELU};
+        u = op(b, XF_OP_GLU, &ga, 2, u, gt);
+    } else {
+        XfAttrs aa = {.act = XF_ACT_RELU};
+        u = op(b, XF_OP_ACT, &aa, 1, u);
+    }
+    XfId d = op(b, XF_OP_GROUPED_LINEAR, NULL, 3, u, w2, route);
+    return op(b, XF_OP_MOE_COMBINE, NULL, 2, d, route);
+}
+
 /* MoE: the gather folds into the expert products' row indexing and the up
  * and gate products pair into one GLU segment; the router still reads the
- * norm, so the norm stays a node; the down product and the combine stay */
+ * norm, so the norm stays a node; with top_k = 2 the down product and the
+ * combine stay (a token's ranks are summed in rank order across experts) */
 static void moe_gather_glu(void **state)
 {
     (void)state;
@@ -327,6 +450,106 @@ static void moe_gather_glu(void **state)
     ir_graph_free(b.g);
 }
 
+/* MoE with top_k = 1: the down product scatters gate * value to each
+ * assignment's token row, with the residual add folded in */
+static void moe_top1_scatter(void **state)
+{
+    (void)state;
+    B b = begin();
+    XfId h = rmsnorm(&b, b.x, "norm");
+    XfId c = moe_layer(&b, h, 1, false);
+    XfId r = op(&b, XF_OP_ADD, NULL, 2, b.x, c);
+    finish(&b, r, true);
+    const XfNode *f0 = group(b.g, 0), *f1 = group(b.g, 1);
+    assert_non_null(f0);
+    assert_non_null(f1);
+    assert_string_equal(f0->attr.fuse->name, "fused[moe_gather > grouped_linear > act]");
+    const XfFuse *fu = f1->attr.fuse;
+    assert_string_equal(fu->name, "fused[grouped_linear > moe_combine > add]");
+    assert_int_equal(fu->combine, XF_COMBINE_MOE);
+    assert_int_equal(f1->shape.stream, 1);                      /* token rows */
+    assert_int_equal(b.g->nodes[f1->in[fu->base]].op, XF_OP_EMBED);
+    assert_ptr_equal(f1, &b.g->nodes[b.g->nodes[b.g->logits].in[0]]);
+    assert_int_equal(count_op(b.g, XF_OP_MOE_COMBINE) + count_op(b.g, XF_OP_GROUPED_LINEAR) +
+                     count_op(b.g, XF_OP_ADD), 0);
+    ir_graph_free(b.g);
+}
+
+/* top_k = 1 with a combine read twice: the scatter forms, without the add */
+static void moe_top1_combine_read_twice(void **state)
+{
+    (void)state;
+    B b = begin();
+    XfId h = rmsnorm(&b, b.x, "norm");
+    XfId c = moe_layer(&b, h, 1, false);
+    XfId r = op(&b, XF_OP_ADD, NULL, 2, b.x, c);
+    XfId r2 = op(&b, XF_OP_ADD, NULL, 2, r, c);
+    finish(&b, r2, true);
+    const XfNode *f1 = group(b.g, 1);
+    assert_non_null(f1);
+    assert_string_equal(f1->attr.fuse->name, "fused[grouped_linear > moe_combine]");
+    assert_int_equal(f1->attr.fuse->base, -1);
+    assert_int_equal(count_op(b.g, XF_OP_ADD), 2);
+    ir_graph_free(b.g);
+}
+
+/* top_k = 2: the combine must see every expert's rows, so nothing scatters;
+ * the residual add joins the combine's kernel (a third operand), unless the
+ * combine has another reader */
+static void moe_top2_no_scatter(void **state)
+{
+    (void)state;
+    for (int twice = 0; twice < 2; twice++) {
+        B b = begin();
+        XfId h = rmsnorm(&b, b.x, "norm");
+        XfId c = moe_layer(&b, h, 2, false);
+        XfId r = op(&b, XF_OP_ADD, NULL, 2, b.x, c);
+        if (twice)
+            r = op(&b, XF_OP_ADD, NULL, 2, r, c);
+        finish(&b, r, true);
+        assert_int_equal(count_op(b.g, XF_OP_MOE_COMBINE), 1);
+        assert_int_equal(count_op(b.g, XF_OP_GROUPED_LINEAR), 1);
+        assert_null(group(b.g, 1));
+        assert_int_equal(count_op(b.g, XF_OP_ADD), twice ? 2 : 0);
+        for (XfId id = 1; id <= b.g->n_nodes; id++)
+            if (b.g->nodes[id].op == XF_OP_MOE_COMBINE) {
+                assert_int_equal(b.g->nodes[id].n_in, twice ? 2 : 3);
+                if (!twice)
+                    assert_int_equal(b.g->nodes[b.g->nodes[id].in[2]].op, XF_OP_EMBED);
+            }
+        ir_graph_free(b.g);
+    }
+}
+
+/* the scatter writes over the residual when the add is its last reader;
+ * stats agree fused and unfused */
+static void moe_scatter_in_place_and_stats(void **state)
+{
+    (void)state;
+    XfStats st[2];
+    for (int fuse = 0; fuse < 2; fuse++) {
+        B b = begin();
+        XfId h = rmsnorm(&b, b.x, "norm");
+        XfId c = moe_layer(&b, h, 1, true);
+        XfId r = op(&b, XF_OP_ADD, NULL, 2, b.x, c);
+        XfGraph *g = pipeline(&b, r, fuse, &st[fuse]);
+        int scatters = 0;
+        for (XfId id = 1; id <= g->n_nodes; id++) {
+            const XfNode *x = &g->nodes[id];
+            if (x->op != XF_OP_FUSED || x->attr.fuse->combine != XF_COMBINE_MOE)
+                continue;
+            scatters++;
+            assert_int_equal(g->plan.offset[id], g->plan.offset[x->in[x->attr.fuse->base]]);
+        }
+        assert_int_equal(scatters, fuse);
+        ir_graph_free(g);
+    }
+    assert_true(st[1].decode.kernels + 2 <= st[0].decode.kernels);
+    assert_true(fabs(st[0].total.flops - st[1].total.flops) <= 1e-9 * st[0].total.flops);
+    assert_true(fabs(st[0].total.flops_dense - st[1].total.flops_dense) <= 1e-9 * st[0].total.flops_dense);
+    assert_true(fabs(st[0].total.params_active - st[1].total.params_active) <= 1e-9 * st[0].total.params_active);
+}
+
 /* the final norm and the LM head: a group that is the output */
 static void output_group(void **state)
 {
@@ -353,17 +576,10 @@ static void stats_and_plan(void **state)
         XfId q, k, v;
         attention_block(&b, &q, &k, &v);
         XfId a = attend(&b, q, k, v);
-        XfGraph *g = b.g;
-        g->logits = linear(&b, a, "lm_head", V);
-        g->nodes[g->logits].flags |= XF_NODE_OUTPUT;
-        XfPassCtx cx = {.err = stderr, .dump_out = stdout, .verify = true, .no_fuse = !fuse};
-        assert_true(pass_pipeline_run(g, &cx));
-        st[fuse] = cx.stats;
-        st[fuse].block = NULL;
+        XfGraph *g = pipeline(&b, a, fuse, &st[fuse]);
         for (XfId id = 1; id <= g->n_nodes; id++)
             if (g->nodes[id].op == XF_OP_PART)
                 assert_int_equal(g->plan.offset[id], -1);
-        pass_ctx_free(&cx);
         ir_graph_free(g);
     }
     /* the work per call: fused makes fewer kernel calls, meets fewer times and
@@ -393,11 +609,7 @@ static void sched_barriers_only_on_dependencies(void **state)
     XfId q, k, v;
     attention_block(&b, &q, &k, &v);
     XfId a = attend(&b, q, k, v);
-    XfGraph *g = b.g;
-    g->logits = linear(&b, a, "lm_head", V);
-    g->nodes[g->logits].flags |= XF_NODE_OUTPUT;
-    XfPassCtx cx = {.err = stderr, .dump_out = stdout, .verify = true, .no_fuse = true};
-    assert_true(pass_pipeline_run(g, &cx));
+    XfGraph *g = pipeline(&b, a, false, NULL);
     int lin = 0, ropes = 0, barriers = 0, kernels = 0;
     for (XfId id = 1; id <= g->n_nodes; id++) {
         const XfNode *x = &g->nodes[id];
@@ -412,7 +624,6 @@ static void sched_barriers_only_on_dependencies(void **state)
     }
     assert_int_equal(lin, 4);
     assert_true(barriers < kernels);
-    pass_ctx_free(&cx);
     ir_graph_free(g);
 }
 
@@ -426,8 +637,14 @@ int main(void)
         cmocka_unit_test(bias_act_epilogue),
         cmocka_unit_test(value_used_by_two_residuals),
         cmocka_unit_test(intermediate_read_elsewhere),
-        cmocka_unit_test(mod_boundary),
+        cmocka_unit_test(mod_combine_epilogue),
+        cmocka_unit_test(mod_combine_lone_or_read_twice),
+        cmocka_unit_test(mod_combine_in_place),
         cmocka_unit_test(moe_gather_glu),
+        cmocka_unit_test(moe_top1_scatter),
+        cmocka_unit_test(moe_top1_combine_read_twice),
+        cmocka_unit_test(moe_top2_no_scatter),
+        cmocka_unit_test(moe_scatter_in_place_and_stats),
         cmocka_unit_test(output_group),
         cmocka_unit_test(stats_and_plan),
         cmocka_unit_test(sched_barriers_only_on_dependencies),
