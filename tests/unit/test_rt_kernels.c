@@ -197,6 +197,7 @@ static void fused_case(RtRng *rng, int n, int in, int norm, const FusedSegCase *
     XfrtNorm nrm = {.kind = norm, .w = nw, .b = nb, .eps = 1e-5f};
     XfrtLinearOut out[XFRT_FUSED_MAX_OUT];
     float *want[XFRT_FUSED_MAX_OUT], *bufs[XFRT_FUSED_MAX_OUT][6];
+    double *tabs[XFRT_FUSED_MAX_OUT] = {0};
     /* the unfused sequence: norm, linear(s), add_bias, act/glu, rope, add */
     const float *xin = x;
     if (norm == XFRT_NORM_RMS)
@@ -227,18 +228,26 @@ static void fused_case(RtRng *rng, int n, int in, int norm, const FusedSegCase *
             xfrt_act(t, t, nc, sc[s].act);
         }
         if (sc[s].rope_hd) {
-            xfrt_rope(t2, t, pos, n, c / sc[s].rope_hd, sc[s].rope_hd, 10000.0);
+            xfrt_rope(t2, t, pos, n, c / sc[s].rope_hd, sc[s].rope_hd, 10000.0, NULL, 0);
             memcpy(t, t2, nc * sizeof *t);
         }
         if (sc[s].res)
             xfrt_add(t, res, t, nc);
         want[s] = t;
         free(t2);
+        /* the fused product reads RoPE from a table that misses the last
+         * positions (computed instead): the same bits as the unfused */
+        int tab_len = 3 * n - 2 > 0 ? 3 * n - 2 : 0;
+        if (sc[s].rope_hd) {
+            tabs[s] = dvec((size_t)tab_len * sc[s].rope_hd);
+            xfrt_rope_table(tabs[s], tab_len, sc[s].rope_hd, 10000.0);
+        }
         out[s] = (XfrtLinearOut){.y = y, .cols = c, .W = W, .W2 = sc[s].glu ? W2 : NULL,
                                  .bias = sc[s].bias ? b : NULL, .bias2 = sc[s].bias && sc[s].glu ? b2 : NULL,
                                  .act = sc[s].act, .rope_pos = sc[s].rope_hd ? pos : NULL,
                                  .rope_heads = sc[s].rope_hd ? c / sc[s].rope_hd : 0,
                                  .rope_head_dim = sc[s].rope_hd, .rope_base = 10000.0,
+                                 .rope_cs = tabs[s], .rope_len = tab_len,
                                  .res = sc[s].res ? res : NULL};
     }
     xfrt_linear_fused(x, n, in, norm == XFRT_NORM_NONE ? NULL : &nrm, out, n_seg);
@@ -252,6 +261,7 @@ static void fused_case(RtRng *rng, int n, int in, int norm, const FusedSegCase *
         free(want[s]);
         for (int k = 0; k < 6; k++)
             free(bufs[s][k]);
+        free(tabs[s]);
     }
     free(x), free(nw), free(nb), free(xn), free(pos);
 }
@@ -346,12 +356,19 @@ static void test_rope(void **state)
                         want[at] = x[at] * cos(th) - x[at + 1] * sin(th);
                         want[at + 1] = x[at] * sin(th) + x[at + 1] * cos(th);
                     }
-            xfrt_rope(y, x, pos, n, heads, hd, bases[b]);
+            xfrt_rope(y, x, pos, n, heads, hd, bases[b], NULL, 0);
             check_close("rope", y, want, NULL, (size_t)n * width, 0, 1e-6);
-            xfrt_rope(x, x, pos, n, heads, hd, bases[b]);   /* in place */
+            /* from a table of the first 4001 positions (131071 is past it):
+             * the same doubles, so the same bits */
+            double *cs = dvec((size_t)4001 * hd);
+            xfrt_rope_table(cs, 4001, hd, bases[b]);
+            float *yt = fvec((size_t)n * width);
+            xfrt_rope(yt, x, pos, n, heads, hd, bases[b], cs, 4001);
+            assert_memory_equal(yt, y, (size_t)n * width * sizeof(float));
+            xfrt_rope(x, x, pos, n, heads, hd, bases[b], cs, 4001);   /* in place */
             assert_memory_equal(x, y, (size_t)n * width * sizeof(float));
-            xfrt_rope(y, x, pos, 0, heads, hd, bases[b]);
-            free(x), free(y), free(want);
+            xfrt_rope(y, x, pos, 0, heads, hd, bases[b], cs, 4001);
+            free(x), free(y), free(yt), free(cs), free(want);
         }
 }
 
