@@ -25,7 +25,7 @@
 #if XFRT_ISA_AVX512
 #define XFRT_VW 16
 typedef __m512 XfrtV;
-#define XFRT_V_INLINE __attribute__((always_inline)) static inline
+#define XFRT_V_INLINE __attribute__((always_inline, unused)) static inline
 XFRT_V_INLINE XfrtV xfrt_v_set1(float a) { return _mm512_set1_ps(a); }
 XFRT_V_INLINE XfrtV xfrt_v_load(const float *p) { return _mm512_loadu_ps(p); }
 XFRT_V_INLINE void xfrt_v_store(float *p, XfrtV v) { _mm512_storeu_ps(p, v); }
@@ -71,12 +71,11 @@ XFRT_V_INLINE XfrtV xfrt_v_ifneg(XfrtV x, XfrtV a, XfrtV b)
 /* a * a - s exactly, for s = a * a rounded */
 XFRT_V_INLINE XfrtV xfrt_v_sqr_err(XfrtV a, XfrtV s) { return _mm512_fmsub_ps(a, a, s); }
 XFRT_V_INLINE float xfrt_v_hsum(XfrtV a) { return _mm512_reduce_add_ps(a); }
-XFRT_V_INLINE float xfrt_v_hmax(XfrtV a) { return _mm512_reduce_max_ps(a); }
 
 #elif XFRT_ISA_AVX2
 #define XFRT_VW 8
 typedef __m256 XfrtV;
-#define XFRT_V_INLINE __attribute__((always_inline)) static inline
+#define XFRT_V_INLINE __attribute__((always_inline, unused)) static inline
 XFRT_V_INLINE XfrtV xfrt_v_set1(float a) { return _mm256_set1_ps(a); }
 XFRT_V_INLINE XfrtV xfrt_v_load(const float *p) { return _mm256_loadu_ps(p); }
 XFRT_V_INLINE void xfrt_v_store(float *p, XfrtV v) { _mm256_storeu_ps(p, v); }
@@ -121,17 +120,11 @@ XFRT_V_INLINE float xfrt_v_hsum(XfrtV a)
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
 }
-XFRT_V_INLINE float xfrt_v_hmax(XfrtV a)
-{
-    __m128 s = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
-    return _mm_cvtss_f32(_mm_max_ss(s, _mm_movehdup_ps(s)));
-}
 
 #elif XFRT_ISA_NEON
 #define XFRT_VW 4
 typedef float32x4_t XfrtV;
-#define XFRT_V_INLINE __attribute__((always_inline)) static inline
+#define XFRT_V_INLINE __attribute__((always_inline, unused)) static inline
 XFRT_V_INLINE XfrtV xfrt_v_set1(float a) { return vdupq_n_f32(a); }
 XFRT_V_INLINE XfrtV xfrt_v_load(const float *p) { return vld1q_f32(p); }
 XFRT_V_INLINE void xfrt_v_store(float *p, XfrtV v) { vst1q_f32(p, v); }
@@ -173,7 +166,6 @@ XFRT_V_INLINE float xfrt_v_hsum(XfrtV a)
     float32x2_t s = vadd_f32(vget_low_f32(a), vget_high_f32(a));
     return vget_lane_f32(s, 0) + vget_lane_f32(s, 1);
 }
-XFRT_V_INLINE float xfrt_v_hmax(XfrtV a) { return vmaxvq_f32(a); }
 
 #else /* plain C11: XFRT_VW floats in a struct, lane by lane */
 #define XFRT_VW 4
@@ -181,7 +173,7 @@ typedef struct {
     float v[XFRT_VW];
 } XfrtV;
 #if defined(__GNUC__) || defined(__clang__)
-#define XFRT_V_INLINE __attribute__((always_inline)) static inline
+#define XFRT_V_INLINE __attribute__((always_inline, unused)) static inline
 #else
 #define XFRT_V_INLINE static inline
 #endif
@@ -237,13 +229,6 @@ XFRT_V_INLINE XfrtV xfrt_v_ifneg(XfrtV x, XfrtV a, XfrtV b) { XFRT_V_MAP(x.v[i] 
 /* exact in double: a float's square has at most 48 significant bits */
 XFRT_V_INLINE XfrtV xfrt_v_sqr_err(XfrtV a, XfrtV s) { XFRT_V_MAP((float)((double)a.v[i] * a.v[i] - s.v[i])); }
 XFRT_V_INLINE float xfrt_v_hsum(XfrtV a) { return (a.v[0] + a.v[2]) + (a.v[1] + a.v[3]); }
-XFRT_V_INLINE float xfrt_v_hmax(XfrtV a)
-{
-    float m = a.v[0];
-    for (int i = 1; i < XFRT_VW; i++)
-        m = a.v[i] > m ? a.v[i] : m;
-    return m;
-}
 #undef XFRT_V_MAP
 #endif
 
