@@ -479,6 +479,54 @@ static void test_attention(void **state)
         attention_case(&rng, h, kv, hd, 7, seq, 0, seq, 1, 0, 1);          /* n = 0 */
         attention_case(&rng, h, kv, hd, 9, seq, 9, seq, 1, 0, 40);         /* large scores */
     }
+    /* GQA ratios up to a group wider than a block (40 heads on one KV head),
+     * head_dim past the transposed-block limit, keys in no order (MoD caches
+     * hold routed tokens; nothing requires order) */
+    int32_t shuf[37];
+    for (int i = 0; i < 37; i++)
+        shuf[i] = (i * 17) % 37 * 2;
+    int gqa[][3] = {{8, 2, 16}, {12, 3, 32}, {40, 1, 8}, {5, 5, 6}, {2, 1, 300}};
+    for (int s = 0; s < 5; s++)
+        for (int causal = 0; causal <= 1; causal++) {
+            int h = gqa[s][0], kv = gqa[s][1], hd = gqa[s][2];
+            attention_case(&rng, h, kv, hd, 37, seq, 37, seq, causal, 0, 1);
+            attention_case(&rng, h, kv, hd, 37, seq, 33, seq + 4, causal, 9, 1);
+            attention_case(&rng, h, kv, hd, 21, seq, 1, seq + 20, causal, 0, 1);
+            attention_case(&rng, h, kv, hd, 37, shuf, 37, shuf, causal, 0, 1);
+            attention_case(&rng, h, kv, hd, 37, shuf, 37, shuf, causal, 13, 1);
+        }
+    /* a long context: 2048 keys, causal, GQA 2 */
+    int32_t *lseq = malloc(2048 * sizeof(int32_t));
+    for (int i = 0; i < 2048; i++)
+        lseq[i] = i;
+    attention_case(&rng, 4, 2, 64, 2048, lseq, 2048, lseq, 1, 0, 1);
+    attention_case(&rng, 4, 2, 64, 2048, lseq, 1, lseq + 2047, 1, 0, 1);
+    free(lseq);
+
+    /* a query vector's bits do not depend on which others share its block:
+     * rows 5.. of a call equal the same rows in a call that starts there */
+    {
+        int h = 6, kv = 2, hd = 24, len = 45, width = h * hd, kv_dim = kv * hd;
+        XfrtKV c2 = {fvec((size_t)len * kv_dim), fvec((size_t)len * kv_dim),
+                     malloc(sizeof(int32_t) * len), 0, len, kv_dim};
+        float *k = fvec((size_t)len * kv_dim), *v = fvec((size_t)len * kv_dim);
+        float *qq = fvec((size_t)len * width), *ya = fvec((size_t)len * width);
+        float *yb = fvec((size_t)len * width);
+        rt_fill(&rng, k, (size_t)len * kv_dim, -1, 1);
+        rt_fill(&rng, v, (size_t)len * kv_dim, -1, 1);
+        rt_fill(&rng, qq, (size_t)len * width, -2, 2);
+        int32_t p45[45];
+        for (int i = 0; i < 45; i++)
+            p45[i] = i;
+        xfrt_kv_append(&c2, k, v, p45, len);
+        for (int w = 0; w <= 7; w += 7) {
+            xfrt_attention(ya, qq, &c2, p45, len, h, kv, hd, 1, w);
+            xfrt_attention(yb, qq + 5 * width, &c2, p45 + 5, len - 5, h, kv, hd, 1, w);
+            assert_memory_equal(ya + 5 * width, yb, (size_t)(len - 5) * width * sizeof(float));
+        }
+        free(c2.k), free(c2.v), free(c2.pos), free(k), free(v), free(qq), free(ya), free(yb);
+    }
+
     /* a query that sees no key: zeros, not NaN */
     float kb[4], vb[4], q[2] = {1, 2}, y[2] = {SENTINEL, SENTINEL};
     int32_t pb[2] = {5, 6}, qp = 0;
