@@ -80,10 +80,10 @@ static inline int xfrt_att_sees(int32_t kmin, int32_t kmax, int32_t qpos, int ca
     return 2;
 }
 
-/* Scores of XFRT_ATT_NK keys (rows kr) against the transposed block qt
- * ([hd][mv * XFRT_VW]), into st ([key][mv * XFRT_VW]), times scale.  Each
- * score sums over d in order. */
-XFRT_V_INLINE void xfrt_att_scores_qt(float *st, const float *qt, const float *const *kr, int hd,
+/* Scores of XFRT_ATT_NK keys (rows k, k + ks, ...) against the transposed
+ * block qt ([hd][mv * XFRT_VW]), into st ([key][mv * XFRT_VW]), times scale.
+ * Each score sums over d in order. */
+XFRT_V_INLINE void xfrt_att_scores_qt(float *st, const float *qt, const float *k, size_t ks, int hd,
                                       float scale, int mv)
 {
     XfrtV acc[XFRT_ATT_NK][2];
@@ -96,7 +96,7 @@ XFRT_V_INLINE void xfrt_att_scores_qt(float *st, const float *qt, const float *c
         if (mv > 1)
             q1 = xfrt_v_load(qt + (size_t)d * mp + XFRT_VW);
         for (int b = 0; b < XFRT_ATT_NK; b++) {
-            XfrtV kv = xfrt_v_set1(kr[b][d]);
+            XfrtV kv = xfrt_v_set1(k[(size_t)b * ks + (size_t)d]);
             acc[b][0] = xfrt_v_fma(q0, kv, acc[b][0]);
             if (mv > 1)
                 acc[b][1] = xfrt_v_fma(q1, kv, acc[b][1]);
@@ -180,6 +180,7 @@ static void xfrt_attend_block(float *const *y, const float *const *q, const int3
     int mv = (M + XFRT_VW - 1) / XFRT_VW, mp = mv * XFRT_VW;
     float st[XFRT_ATT_BK * XFRT_ATT_MQ], mx[XFRT_ATT_MQ], l[XFRT_ATT_MQ], al[XFRT_ATT_MQ];
     float qt[XFRT_ATT_QT_HD * XFRT_ATT_MQ];     /* the transposed block, qt_form */
+    float kt[XFRT_ATT_QT_HD * XFRT_ATT_BK];     /* a short last tile's keys, qt_form */
     size_t kv_dim = (size_t)c->kv_dim;
     for (int m = 0; m < mp; m++) {
         mx[m] = -INFINITY;
@@ -218,11 +219,22 @@ static void xfrt_attend_block(float *const *y, const float *const *q, const int3
             vr[j] = c->v + at;
         }
         if (qt_form) {
+            /* keys at a fixed stride: the cache, or a short last tile
+             * copied to the stack with zero rows after it */
+            const float *kb = kr[0];
+            size_t ks = kv_dim;
+            if (nk < XFRT_ATT_BK) {
+                for (int j = 0; j < XFRT_ATT_BK; j++)
+                    for (int d = 0; d < hd; d++)
+                        kt[(size_t)j * hd + d] = j < nk ? kr[j][d] : 0.0f;
+                kb = kt;
+                ks = (size_t)hd;
+            }
             for (int j = 0; j < XFRT_ATT_BK; j += XFRT_ATT_NK) {
                 if (mv > 1)
-                    xfrt_att_scores_qt(st + (size_t)j * mp, qt, kr + j, hd, scale, 2);
+                    xfrt_att_scores_qt(st + (size_t)j * mp, qt, kb + (size_t)j * ks, ks, hd, scale, 2);
                 else
-                    xfrt_att_scores_qt(st + (size_t)j * mp, qt, kr + j, hd, scale, 1);
+                    xfrt_att_scores_qt(st + (size_t)j * mp, qt, kb + (size_t)j * ks, ks, hd, scale, 1);
             }
         } else {
             for (int j = 0; j < XFRT_ATT_BK; j++)
