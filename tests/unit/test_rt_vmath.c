@@ -58,7 +58,7 @@ static double ulp_err(int f, float got, double want)
     return fabs((double)got - want) / ulp;
 }
 
-/* every 97th float in [lo, hi) */
+/* every 509th float in [lo, hi) (the figures above: every 97th) */
 static double sweep(int f, float lo, float hi, float *worst_x)
 {
     double worst = 0;
@@ -70,9 +70,9 @@ static double sweep(int f, float lo, float hi, float *worst_x)
             uint32_t b;
             memcpy(&b, &x, sizeof b);
             if (x > 0 || (x == 0 && !signbit(x)))
-                b += 97;
+                b += 509;
             else
-                b = b - 97 > 0x80000000u ? b - 97 : 0;
+                b = b - 509 > 0x80000000u ? b - 509 : 0;
             memcpy(&x, &b, sizeof b);
         }
         xfrt_v_store(out, vf(f, xfrt_v_load(buf)));
