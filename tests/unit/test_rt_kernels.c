@@ -495,11 +495,13 @@ static void test_attention(void **state)
             attention_case(&rng, h, kv, hd, 37, shuf, 37, shuf, causal, 0, 1);
             attention_case(&rng, h, kv, hd, 37, shuf, 37, shuf, causal, 13, 1);
         }
-    /* a long context: 2048 keys, causal, GQA 2 */
+    /* a long context: 2048 keys, causal, GQA 2; the last 200 queries of a
+     * prefill (the naive reference is quadratic), a window, and decode */
     int32_t *lseq = malloc(2048 * sizeof(int32_t));
     for (int i = 0; i < 2048; i++)
         lseq[i] = i;
-    attention_case(&rng, 4, 2, 64, 2048, lseq, 2048, lseq, 1, 0, 1);
+    attention_case(&rng, 4, 2, 64, 2048, lseq, 200, lseq + 1848, 1, 0, 1);
+    attention_case(&rng, 4, 2, 64, 2048, lseq, 200, lseq + 1848, 1, 700, 1);
     attention_case(&rng, 4, 2, 64, 2048, lseq, 1, lseq + 2047, 1, 0, 1);
     free(lseq);
 
