@@ -30,6 +30,9 @@ typedef struct {
     const char        *out_base; /* basename of the .c being written */
     const char        *out_base_lit;  /* the same, escaped for #line */
     int32_t           *weight_index;  /* [n_nodes+1]: slot in m->w[], -1 if not a weight */
+    int                n_rope;    /* RoPE tables m->rope[i]: one per distinct (head_dim, base) */
+    int64_t           *rope_hd;
+    double            *rope_base;
     char               ring[16][48];  /* short names handed out by cg_fmt */
     int                ring_next;
 } CgCtx;
@@ -44,6 +47,8 @@ const char *cg_stream_rows(CgCtx *c, int stream);
 /* "float *t12 = (float *)(A + XF_OFF_T12);" for a node with an arena buffer */
 void        cg_decl(CgCtx *c, XfId id);
 int64_t     cg_last_dim(CgCtx *c, XfId id);
+/* i such that m->rope[i] is the RoPE table of (head_dim, base), g->context positions */
+int         cg_rope_index(CgCtx *c, int64_t head_dim, double base);
 
 typedef void (*CgEmitFn)(CgCtx *c, XfId id);
 

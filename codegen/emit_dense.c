@@ -108,8 +108,8 @@ void emit_rope(CgCtx *c, XfId id)
     snprintf(base, sizeof base, "%.17g", a->base);
     if (!strpbrk(base, ".eE"))
         strcat(base, ".0");
-    cw_line(c->w, "xfrt_rope(/* y */ %s, /* x */ %s, /* pos */ %s, /* rows */ %s, /* heads */ %lld, /* head_dim */ %lld, /* base */ %s);", OUT, V(0), V(1), ROWS,
-            LL(a->heads), LL(a->head_dim), base);
+    cw_line(c->w, "xfrt_rope(/* y */ %s, /* x */ %s, /* pos */ %s, /* rows */ %s, /* heads */ %lld, /* head_dim */ %lld, /* base */ %s, m->rope[%d], %lld);", OUT, V(0), V(1), ROWS,
+            LL(a->heads), LL(a->head_dim), base, cg_rope_index(c, a->head_dim, a->base), LL(g->context));
 }
 
 void emit_attention(CgCtx *c, XfId id)
@@ -166,6 +166,8 @@ void emit_fused(CgCtx *c, XfId id)
                 strcat(base, ".0");
             cw_line(c->w, ".rope_pos = %s, .rope_heads = %lld, .rope_head_dim = %lld, .rope_base = %s,",
                     slot_var(c, id, sg->rope_pos), LL(sg->rope_heads), LL(sg->rope_head_dim), base);
+            cw_line(c->w, ".rope_cs = m->rope[%d], .rope_len = %lld,",
+                    cg_rope_index(c, sg->rope_head_dim, sg->rope_base), LL(g->context));
         }
         cw_line(c->w, ".res = %s,", slot_var(c, id, sg->res));
         if (fu->combine != XF_COMBINE_NONE)

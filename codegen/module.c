@@ -54,6 +54,46 @@ const char *cg_stream_rows(CgCtx *c, int s)
 
 const char *cg_rows(CgCtx *c, XfId id) { return cg_stream_rows(c, c->g->nodes[id].shape.stream); }
 
+/* The distinct (head_dim, base) of the model's RoPE, standalone and fused,
+ * in graph order: m->rope[i] holds table i. */
+static void collect_rope(CgCtx *c)
+{
+    const XfGraph *g = c->g;
+    c->rope_hd = xf_xcalloc((size_t)g->n_nodes + 1, sizeof *c->rope_hd);
+    c->rope_base = xf_xcalloc((size_t)g->n_nodes + 1, sizeof *c->rope_base);
+    for (XfId id = 1; id <= g->n_nodes; id++) {
+        const XfNode *x = &g->nodes[id];
+        int64_t hd[XF_FUSE_MAX_SEG];
+        double base[XF_FUSE_MAX_SEG];
+        int k = 0;
+        if (x->op == XF_OP_ROPE) {
+            hd[k] = x->attr.head_dim, base[k++] = x->attr.base;
+        } else if (x->op == XF_OP_FUSED) {
+            for (int s = 0; s < x->attr.fuse->n_seg; s++)
+                if (x->attr.fuse->seg[s].rope_pos >= 0)
+                    hd[k] = x->attr.fuse->seg[s].rope_head_dim, base[k++] = x->attr.fuse->seg[s].rope_base;
+        }
+        for (int j = 0; j < k; j++) {
+            int i = 0;
+            while (i < c->n_rope && !(c->rope_hd[i] == hd[j] && c->rope_base[i] == base[j]))
+                i++;
+            if (i == c->n_rope) {
+                c->rope_hd[i] = hd[j];
+                c->rope_base[i] = base[j];
+                c->n_rope++;
+            }
+        }
+    }
+}
+
+int cg_rope_index(CgCtx *c, int64_t head_dim, double base)
+{
+    for (int i = 0; i < c->n_rope; i++)
+        if (c->rope_hd[i] == head_dim && c->rope_base[i] == base)
+            return i;
+    xf_unreachable();
+}
+
 int64_t cg_last_dim(CgCtx *c, XfId id)
 {
     const XfShape *s = &c->g->nodes[id].shape;
@@ -319,6 +359,8 @@ static void emit_api(CgCtx *c)
     cw_line(w, "float *kv_mem;             /* all KV caches */");
     cw_line(w, "int32_t *kv_pos;");
     cw_line(w, "XfrtKV kv[%d];", g->n_layers_kv ? g->n_layers_kv : 1);
+    if (c->n_rope)
+        cw_line(w, "double *rope[%d];           /* RoPE cos, sin: [CONTEXT][head_dim/2][2] each */", c->n_rope);
     cw_line(w, "int n_past;                /* tokens seen since the last reset */");
     cw_close(w, ";");
     cw_blank(w);
@@ -339,6 +381,8 @@ static void emit_api(CgCtx *c)
     cw_line(w, "free(m->arena);");
     cw_line(w, "free(m->kv_mem);");
     cw_line(w, "free(m->kv_pos);");
+    for (int i = 0; i < c->n_rope; i++)
+        cw_line(w, "free(m->rope[%d]);", i);
     cw_line(w, "free(m);");
     cw_close(w, NULL);
     cw_blank(w);
@@ -373,6 +417,21 @@ static void emit_api(CgCtx *c)
     cw_line(w, "snprintf(xf_err, xf_err_size, \"%s_open: out of memory\");", N);
     cw_line(w, "goto xf_fail;");
     cw_close(w, NULL);
+    for (int i = 0; i < c->n_rope; i++) {
+        /* head_dim is even under RoPE (sema) */
+        cw_line(w, "xf_m->rope[%d] = (double *)malloc(sizeof(double) * %lld);", i,
+                (long long)(g->context * (c->rope_hd[i] / 2 * 2)));
+        cw_open(w, "if (!xf_m->rope[%d])", i);
+        cw_line(w, "snprintf(xf_err, xf_err_size, \"%s_open: out of memory\");", N);
+        cw_line(w, "goto xf_fail;");
+        cw_close(w, NULL);
+        char base[40];
+        snprintf(base, sizeof base, "%.17g", c->rope_base[i]);
+        if (!strpbrk(base, ".eE"))
+            strcat(base, ".0");
+        cw_line(w, "xfrt_rope_table(xf_m->rope[%d], %lld, %lld, %s);", i, (long long)g->context,
+                (long long)c->rope_hd[i], base);
+    }
     cw_line(w, "float *xf_kv = xf_m->kv_mem;");
     cw_open(w, "for (int xf_i = 0; xf_i < %d; xf_i++)", g->n_layers_kv);
     cw_line(w, "xf_m->kv[xf_i].k = xf_kv;");
@@ -471,6 +530,7 @@ bool cg_model_emit(const XfGraph *g, const char *out_c, const XfCgOptions *opt, 
     CgCtx c = {.g = g, .opt = opt, .w = &w, .name = g->model_name, .src_base = src_base,
                .src_path_lit = src_lit, .out_base = out_base, .out_base_lit = out_lit};
     c.weight_index = xf_xmalloc((g->n_nodes + 1) * sizeof *c.weight_index);
+    collect_rope(&c);
     int k = 0;
     for (XfId id = 0; id <= g->n_nodes; id++)
         c.weight_index[id] = id && g->nodes[id].op == XF_OP_WEIGHT ? k++ : -1;
@@ -517,6 +577,8 @@ bool cg_model_emit(const XfGraph *g, const char *out_c, const XfCgOptions *opt, 
     emit_header(&c, h_text);
     *c_text = w.buf;
     free(c.weight_index);
+    free(c.rope_hd);
+    free(c.rope_base);
     free(src_base);
     free(src_lit);
     free(out_lit);

@@ -10,7 +10,9 @@
 
 #include "xfrt.h"
 
+#include "xfrt_isa.h"
 #include "xfrt_lanes.h"
+#include "xfrt_vmath.h"
 
 XFRT_API void xfrt_embed(float *y, const float *table, const int32_t *idx, int n, int dim)
 {
@@ -26,8 +28,8 @@ XFRT_API void xfrt_embed(float *y, const float *table, const int32_t *idx, int n
 
 /* Rough flops per element, for the xfrt_split work estimates. */
 #define XFRT_COST_NORM 4        /* a double-precision running sum, then a scale */
-#define XFRT_COST_ACT 16        /* expf / erff / tanhf */
-#define XFRT_COST_ROPE 8        /* per element; pow, cos, sin per pair */
+#define XFRT_COST_ACT 16        /* a vector exp (gelu: two) and a division */
+#define XFRT_COST_ROPE 4        /* per element; cos, sin from the table */
 
 static inline void xfrt_add_chunk(float *y, const float *a, const float *b, size_t lo, size_t hi)
 {
@@ -267,33 +269,56 @@ XFRT_API void xfrt_linear(float *y, const float *x, const float *W, int n, int i
     }
 }
 
-/* ---- activations ----------------------------------------------------------- */
+/* ---- activations -----------------------------------------------------------
+ * Vectorized (xfrt_vmath.h): each element is computed alone, the array's
+ * tail through the same code as whole vectors, so an element's bits do not
+ * depend on where a chunk or a fused column block starts. */
 
-static inline float xfrt_act1(float x, int act)
+XFRT_V_INLINE XfrtV xfrt_act_v(XfrtV x, int act)
 {
     switch (act) {
-    case XFRT_ACT_RELU:
-        return x > 0.0f ? x : 0.0f;
-    case XFRT_ACT_RELU2:
-        return x > 0.0f ? x * x : 0.0f;
+    case XFRT_ACT_RELU:     /* max gives 0 for NaN and -0, as x > 0 ? x : 0 */
+        return xfrt_v_max(x, xfrt_v_set1(0.0f));
+    case XFRT_ACT_RELU2: {
+        XfrtV r = xfrt_v_max(x, xfrt_v_set1(0.0f));
+        return xfrt_v_mul(r, r);
+    }
     case XFRT_ACT_GELU:
-        return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+        return xfrt_v_gelu(x);
     case XFRT_ACT_GELU_TANH:
-        return 0.5f * x * (1.0f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
+        return xfrt_v_gelu_tanh(x);
     default: /* XFRT_ACT_SILU */
-        return x / (1.0f + expf(-x));
+        return xfrt_v_silu(x);
     }
 }
 
+/* y = act(x) (* b) over count elements; act is a constant after inlining */
+XFRT_V_INLINE void xfrt_act_run(float *y, const float *x, const float *b, size_t count, int act)
+{
+    size_t i = 0;
+    for (; i + XFRT_VW <= count; i += XFRT_VW) {
+        XfrtV v = xfrt_act_v(xfrt_v_load(x + i), act);
+        xfrt_v_store(y + i, b ? xfrt_v_mul(v, xfrt_v_load(b + i)) : v);
+    }
+    if (i < count) {
+        int r = (int)(count - i);
+        XfrtV v = xfrt_act_v(xfrt_v_loadn(x + i, r), act);
+        xfrt_v_storen(y + i, b ? xfrt_v_mul(v, xfrt_v_loadn(b + i, r)) : v, r);
+    }
+}
+
+/* Elements [lo, hi); y may be x (in place). */
 static inline void xfrt_act_chunk(float *y, const float *x, const float *b, size_t lo, size_t hi,
                                   int act)
 {
-    if (b)
-        for (size_t i = lo; i < hi; i++)
-            y[i] = xfrt_act1(x[i], act) * b[i];
-    else
-        for (size_t i = lo; i < hi; i++)
-            y[i] = xfrt_act1(x[i], act);
+    y += lo, x += lo, b = b ? b + lo : NULL;
+    switch (act) {
+    case XFRT_ACT_RELU: xfrt_act_run(y, x, b, hi - lo, XFRT_ACT_RELU); break;
+    case XFRT_ACT_RELU2: xfrt_act_run(y, x, b, hi - lo, XFRT_ACT_RELU2); break;
+    case XFRT_ACT_GELU: xfrt_act_run(y, x, b, hi - lo, XFRT_ACT_GELU); break;
+    case XFRT_ACT_GELU_TANH: xfrt_act_run(y, x, b, hi - lo, XFRT_ACT_GELU_TANH); break;
+    default: xfrt_act_run(y, x, b, hi - lo, XFRT_ACT_SILU); break;
+    }
 }
 
 static inline void xfrt_act_all(float *y, const float *x, const float *b, size_t count, int act)
@@ -325,15 +350,25 @@ XFRT_API void xfrt_glu(float *y, const float *a, const float *b, size_t count, i
  * the segments' widths, never on the thread count. */
 #define XFRT_FUSED_BLK (64 * XFRT_TILE_C)   /* widest column block */
 
-#define XFRT_ROPE_FREQS 256      /* head_dim / 2 up to this: frequencies computed once per call */
-#define XFRT_ROPE_CACHE 2048     /* (rows of a block) x head_dim / 2 up to this: cos, sin cached */
+/* cos and sin of p * base^(-2 pair / hd): from the table made in open when p
+ * is in it (the same doubles), else computed */
+static inline void xfrt_rope_cs(const double *cs, int len, int32_t p, int pair, int hd,
+                                double base, double *c, double *s)
+{
+    if (cs && p >= 0 && p < len) {
+        const double *e = cs + 2 * ((size_t)p * (size_t)(hd / 2) + (size_t)pair);
+        *c = e[0];
+        *s = e[1];
+        return;
+    }
+    double theta = (double)p * pow(base, -2.0 * pair / hd);
+    *c = cos(theta);
+    *s = sin(theta);
+}
 
-/* One band's epilogue: rows [r, r + R) of the block at columns [c0, c0 + w).
- * RoPE angles: rot (cos, sin of row i's pair j at rot[2 * (i * half + j)]) when
- * given, else from freq (base^(-2j/head_dim)) when given, else computed. */
+/* One band's epilogue: rows [r, r + R) of the block at columns [c0, c0 + w). */
 static inline void xfrt_fused_epilogue(const XfrtLinearOut *o, float *blk, const float *blk2,
-                                       int r, int R, int c0, int w, const double *freq,
-                                       const double *rot)
+                                       int r, int R, int c0, int w)
 {
     for (int i = 0; i < R; i++) {
         float *a = blk + (size_t)i * XFRT_FUSED_BLK;
@@ -342,28 +377,18 @@ static inline void xfrt_fused_epilogue(const XfrtLinearOut *o, float *blk, const
             for (int j = 0; j < w; j++)
                 a[j] = a[j] + o->bias[c0 + j];
         if (b) {
-            for (int j = 0; j < w; j++) {
-                float v = o->bias2 ? b[j] + o->bias2[c0 + j] : b[j];
-                a[j] = xfrt_act1(a[j], o->act) * v;
-            }
-        } else if (o->act >= 0) {
+            xfrt_act_chunk(a, a, NULL, 0, (size_t)w, o->act);
             for (int j = 0; j < w; j++)
-                a[j] = xfrt_act1(a[j], o->act);
+                a[j] *= o->bias2 ? b[j] + o->bias2[c0 + j] : b[j];
+        } else if (o->act >= 0) {
+            xfrt_act_chunk(a, a, NULL, 0, (size_t)w, o->act);
         }
         if (o->rope_pos) {     /* pairs (2i, 2i+1) of a head; c0 and w are even */
             int hd = o->rope_head_dim;
-            double p = (double)o->rope_pos[r + i];
+            int32_t p = o->rope_pos[r + i];
             for (int j = 0; j < w; j += 2) {
-                int pair = (c0 + j) % hd / 2;
                 double cs, sn, x0 = a[j], x1 = a[j + 1];
-                if (rot) {
-                    cs = rot[2 * ((size_t)i * (hd / 2) + pair)];
-                    sn = rot[2 * ((size_t)i * (hd / 2) + pair) + 1];
-                } else {
-                    double theta = p * (freq ? freq[pair] : pow(o->rope_base, -2.0 * pair / hd));
-                    cs = cos(theta);
-                    sn = sin(theta);
-                }
+                xfrt_rope_cs(o->rope_cs, o->rope_len, p, (c0 + j) % hd / 2, hd, o->rope_base, &cs, &sn);
                 a[j] = (float)(x0 * cs - x1 * sn);
                 a[j + 1] = (float)(x0 * sn + x1 * cs);
             }
@@ -465,10 +490,7 @@ XFRT_API void xfrt_linear_fused_rows(const float *x, const int32_t *rowidx, int 
      * thread's consecutive items share rows: the row statistics of a block
      * are computed once per thread, and the band last read stays in xn. */
     float xn[XFRT_NORM_BUF], mean[XFRT_ROW_BLOCK], inv[XFRT_ROW_BLOCK];
-    int stats_rb = -1, band_at = -1, freq_seg = -1, rot_rb = -1, rot_hd = 0;
-    double freq[XFRT_ROPE_FREQS];      /* RoPE: base^(-2i/head_dim), as xfrt_rope computes it */
-    double rot[2 * XFRT_ROPE_CACHE], rot_base = 0;    /* cos, sin per row of the block and pair */
-    const int32_t *rot_pos = NULL;
+    int stats_rb = -1, band_at = -1;
     long xfrt_lo, xfrt_hi;
     xfrt_split((long)(items), work, &xfrt_lo, &xfrt_hi);
     for (long it = (long)xfrt_lo; it < (long)xfrt_hi; it++) {
@@ -519,32 +541,7 @@ XFRT_API void xfrt_linear_fused_rows(const float *x, const int32_t *rowidx, int 
             if (o->W2)
                 xfrt_linear_block(blk2, xb, o->W2 + (size_t)c0 * in, in, XFRT_FUSED_BLK, 0, R, 0,
                                   c1 - c0);
-            const double *fq = NULL, *rt = NULL;
-            int half = o->rope_head_dim / 2;
-            if (o->rope_pos && half <= XFRT_ROPE_FREQS) {
-                if (freq_seg != s)
-                    for (int i = 0; i < half; i++)
-                        freq[i] = pow(o->rope_base, -2.0 * i / o->rope_head_dim);
-                freq_seg = s;
-                fq = freq;
-                /* the rotations of the whole row block, once per thread: the
-                 * segments of q and k share them */
-                if ((long)(r1 - r0) * half <= XFRT_ROPE_CACHE) {
-                    if (rot_rb != rb || rot_pos != o->rope_pos || rot_hd != o->rope_head_dim ||
-                        rot_base != o->rope_base) {
-                        for (int i = r0; i < r1; i++)
-                            for (int j = 0; j < half; j++) {
-                                double theta = (double)o->rope_pos[i] * freq[j];
-                                rot[2 * ((size_t)(i - r0) * half + j)] = cos(theta);
-                                rot[2 * ((size_t)(i - r0) * half + j) + 1] = sin(theta);
-                            }
-                        rot_rb = rb, rot_pos = o->rope_pos, rot_hd = o->rope_head_dim;
-                        rot_base = o->rope_base;
-                    }
-                    rt = rot + 2 * (size_t)(r - r0) * half;
-                }
-            }
-            xfrt_fused_epilogue(o, blk, o->W2 ? blk2 : NULL, r, R, c0, c1 - c0, fq, rt);
+            xfrt_fused_epilogue(o, blk, o->W2 ? blk2 : NULL, r, R, c0, c1 - c0);
         }
     }
 }
@@ -555,10 +552,25 @@ XFRT_API void xfrt_linear_fused(const float *x, int n, int in, const XfrtNorm *n
     xfrt_linear_fused_rows(x, NULL, n, in, norm, out, n_out);
 }
 
-/* ---- RoPE ----------------------------------------------------------------- */
+/* ---- RoPE -----------------------------------------------------------------
+ * The rotations come from a table made once in open (xfrt_rope_table) per
+ * distinct (head_dim, base) of the model: no pow, cos or sin per call. */
+
+XFRT_API void xfrt_rope_table(double *cs, int len, int head_dim, double base)
+{
+    int half = head_dim / 2;
+    for (int i = 0; i < half; i++) {
+        double f = pow(base, -2.0 * i / head_dim);
+        for (int p = 0; p < len; p++) {
+            double theta = (double)p * f;
+            cs[2 * ((size_t)p * half + i)] = cos(theta);
+            cs[2 * ((size_t)p * half + i) + 1] = sin(theta);
+        }
+    }
+}
 
 XFRT_API void xfrt_rope(float *y, const float *x, const int32_t *pos, int n, int heads,
-                        int head_dim, double base)
+                        int head_dim, double base, const double *cs, int cs_len)
 {
     int half = head_dim / 2, width = heads * head_dim;
     long xfrt_lo, xfrt_hi;
@@ -567,13 +579,13 @@ XFRT_API void xfrt_rope(float *y, const float *x, const int32_t *pos, int n, int
         const float *xr = x + (size_t)t * width;
         float *yr = y + (size_t)t * width;
         for (int i = 0; i < half; i++) {
-            double theta = (double)pos[t] * pow(base, -2.0 * i / head_dim);
-            double cs = cos(theta), sn = sin(theta);
+            double c, s;
+            xfrt_rope_cs(cs, cs_len, pos[t], i, head_dim, base, &c, &s);
             for (int h = 0; h < heads; h++) {
                 size_t at = (size_t)h * head_dim + 2 * (size_t)i;
                 double a = xr[at], b = xr[at + 1];
-                yr[at] = (float)(a * cs - b * sn);
-                yr[at + 1] = (float)(a * sn + b * cs);
+                yr[at] = (float)(a * c - b * s);
+                yr[at + 1] = (float)(a * s + b * c);
             }
         }
         if (yr != xr && head_dim % 2)       /* an odd head_dim leaves its last lane alone */

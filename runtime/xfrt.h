@@ -202,6 +202,8 @@ typedef struct {
     const int32_t *rope_pos;    /* [n] positions, or NULL */
     int            rope_heads, rope_head_dim;
     double         rope_base;
+    const double  *rope_cs;     /* xfrt_rope_table of (rope_head_dim, rope_base), or NULL */
+    int            rope_len;    /* its positions */
     const float   *res;         /* [n, cols] residual, or NULL */
     /* Combine epilogues (pass fuse): product row i, with value v after the
      * above, is stored to row rows[i] of y (rows NULL: row i), as
@@ -225,10 +227,14 @@ XFRT_API void xfrt_linear_fused(const float *x, int n, int in, const XfrtNorm *n
 XFRT_API void xfrt_linear_fused_rows(const float *x, const int32_t *rowidx, int n, int in,
                                      const XfrtNorm *norm, const XfrtLinearOut *out, int n_out);
 /* Interleaved-pair RoPE: y = rope(x) at each row's position (xfc's
- * docs/semantics.md);
- * theta = p * base^(-2i/head_dim) is computed in double, then cos/sin. */
+ * docs/semantics.md); theta = p * base^(-2i/head_dim) in double, then cos and
+ * sin in double.  The generated open builds one table per distinct
+ * (head_dim, base): cs[2 (p half + i)] and cs[2 (p half + i) + 1] are cos and
+ * sin of theta for p < len, half = head_dim / 2.  The kernels read it for
+ * positions in [0, cs_len) and compute the same doubles otherwise (cs NULL). */
+XFRT_API void xfrt_rope_table(double *cs, int len, int head_dim, double base);
 XFRT_API void xfrt_rope(float *y, const float *x, const int32_t *pos, int n, int heads,
-                        int head_dim, double base);
+                        int head_dim, double base, const double *cs, int cs_len);
 
 /* ---- kernels_attention.c -------------------------------------------------- */
 

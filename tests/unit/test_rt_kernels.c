@@ -197,6 +197,7 @@ static void fused_case(RtRng *rng, int n, int in, int norm, const FusedSegCase *
     XfrtNorm nrm = {.kind = norm, .w = nw, .b = nb, .eps = 1e-5f};
     XfrtLinearOut out[XFRT_FUSED_MAX_OUT];
     float *want[XFRT_FUSED_MAX_OUT], *bufs[XFRT_FUSED_MAX_OUT][6];
+    double *tabs[XFRT_FUSED_MAX_OUT] = {0};
     /* the unfused sequence: norm, linear(s), add_bias, act/glu, rope, add */
     const float *xin = x;
     if (norm == XFRT_NORM_RMS)
@@ -227,18 +228,26 @@ static void fused_case(RtRng *rng, int n, int in, int norm, const FusedSegCase *
             xfrt_act(t, t, nc, sc[s].act);
         }
         if (sc[s].rope_hd) {
-            xfrt_rope(t2, t, pos, n, c / sc[s].rope_hd, sc[s].rope_hd, 10000.0);
+            xfrt_rope(t2, t, pos, n, c / sc[s].rope_hd, sc[s].rope_hd, 10000.0, NULL, 0);
             memcpy(t, t2, nc * sizeof *t);
         }
         if (sc[s].res)
             xfrt_add(t, res, t, nc);
         want[s] = t;
         free(t2);
+        /* the fused product reads RoPE from a table that misses the last
+         * positions (computed instead): the same bits as the unfused */
+        int tab_len = 3 * n - 2 > 0 ? 3 * n - 2 : 0;
+        if (sc[s].rope_hd) {
+            tabs[s] = dvec((size_t)tab_len * sc[s].rope_hd);
+            xfrt_rope_table(tabs[s], tab_len, sc[s].rope_hd, 10000.0);
+        }
         out[s] = (XfrtLinearOut){.y = y, .cols = c, .W = W, .W2 = sc[s].glu ? W2 : NULL,
                                  .bias = sc[s].bias ? b : NULL, .bias2 = sc[s].bias && sc[s].glu ? b2 : NULL,
                                  .act = sc[s].act, .rope_pos = sc[s].rope_hd ? pos : NULL,
                                  .rope_heads = sc[s].rope_hd ? c / sc[s].rope_hd : 0,
                                  .rope_head_dim = sc[s].rope_hd, .rope_base = 10000.0,
+                                 .rope_cs = tabs[s], .rope_len = tab_len,
                                  .res = sc[s].res ? res : NULL};
     }
     xfrt_linear_fused(x, n, in, norm == XFRT_NORM_NONE ? NULL : &nrm, out, n_seg);
@@ -252,6 +261,7 @@ static void fused_case(RtRng *rng, int n, int in, int norm, const FusedSegCase *
         free(want[s]);
         for (int k = 0; k < 6; k++)
             free(bufs[s][k]);
+        free(tabs[s]);
     }
     free(x), free(nw), free(nb), free(xn), free(pos);
 }
@@ -346,12 +356,19 @@ static void test_rope(void **state)
                         want[at] = x[at] * cos(th) - x[at + 1] * sin(th);
                         want[at + 1] = x[at] * sin(th) + x[at + 1] * cos(th);
                     }
-            xfrt_rope(y, x, pos, n, heads, hd, bases[b]);
+            xfrt_rope(y, x, pos, n, heads, hd, bases[b], NULL, 0);
             check_close("rope", y, want, NULL, (size_t)n * width, 0, 1e-6);
-            xfrt_rope(x, x, pos, n, heads, hd, bases[b]);   /* in place */
+            /* from a table of the first 4001 positions (131071 is past it):
+             * the same doubles, so the same bits */
+            double *cs = dvec((size_t)4001 * hd);
+            xfrt_rope_table(cs, 4001, hd, bases[b]);
+            float *yt = fvec((size_t)n * width);
+            xfrt_rope(yt, x, pos, n, heads, hd, bases[b], cs, 4001);
+            assert_memory_equal(yt, y, (size_t)n * width * sizeof(float));
+            xfrt_rope(x, x, pos, n, heads, hd, bases[b], cs, 4001);   /* in place */
             assert_memory_equal(x, y, (size_t)n * width * sizeof(float));
-            xfrt_rope(y, x, pos, 0, heads, hd, bases[b]);
-            free(x), free(y), free(want);
+            xfrt_rope(y, x, pos, 0, heads, hd, bases[b], cs, 4001);
+            free(x), free(y), free(yt), free(cs), free(want);
         }
 }
 
@@ -462,6 +479,56 @@ static void test_attention(void **state)
         attention_case(&rng, h, kv, hd, 7, seq, 0, seq, 1, 0, 1);          /* n = 0 */
         attention_case(&rng, h, kv, hd, 9, seq, 9, seq, 1, 0, 40);         /* large scores */
     }
+    /* GQA ratios up to a group wider than a block (40 heads on one KV head),
+     * head_dim past the transposed-block limit, keys in no order (MoD caches
+     * hold routed tokens; nothing requires order) */
+    int32_t shuf[37];
+    for (int i = 0; i < 37; i++)
+        shuf[i] = (i * 17) % 37 * 2;
+    int gqa[][3] = {{8, 2, 16}, {12, 3, 32}, {40, 1, 8}, {5, 5, 6}, {2, 1, 300}};
+    for (int s = 0; s < 5; s++)
+        for (int causal = 0; causal <= 1; causal++) {
+            int h = gqa[s][0], kv = gqa[s][1], hd = gqa[s][2];
+            attention_case(&rng, h, kv, hd, 37, seq, 37, seq, causal, 0, 1);
+            attention_case(&rng, h, kv, hd, 37, seq, 33, seq + 4, causal, 9, 1);
+            attention_case(&rng, h, kv, hd, 21, seq, 1, seq + 20, causal, 0, 1);
+            attention_case(&rng, h, kv, hd, 37, shuf, 37, shuf, causal, 0, 1);
+            attention_case(&rng, h, kv, hd, 37, shuf, 37, shuf, causal, 13, 1);
+        }
+    /* a long context: 2048 keys, causal, GQA 2; the last 200 queries of a
+     * prefill (the naive reference is quadratic), a window, and decode */
+    int32_t *lseq = malloc(2048 * sizeof(int32_t));
+    for (int i = 0; i < 2048; i++)
+        lseq[i] = i;
+    attention_case(&rng, 4, 2, 64, 2048, lseq, 200, lseq + 1848, 1, 0, 1);
+    attention_case(&rng, 4, 2, 64, 2048, lseq, 200, lseq + 1848, 1, 700, 1);
+    attention_case(&rng, 4, 2, 64, 2048, lseq, 1, lseq + 2047, 1, 0, 1);
+    free(lseq);
+
+    /* a query vector's bits do not depend on which others share its block:
+     * rows 5.. of a call equal the same rows in a call that starts there */
+    {
+        int h = 6, kv = 2, hd = 24, len = 45, width = h * hd, kv_dim = kv * hd;
+        XfrtKV c2 = {fvec((size_t)len * kv_dim), fvec((size_t)len * kv_dim),
+                     malloc(sizeof(int32_t) * len), 0, len, kv_dim};
+        float *k = fvec((size_t)len * kv_dim), *v = fvec((size_t)len * kv_dim);
+        float *qq = fvec((size_t)len * width), *ya = fvec((size_t)len * width);
+        float *yb = fvec((size_t)len * width);
+        rt_fill(&rng, k, (size_t)len * kv_dim, -1, 1);
+        rt_fill(&rng, v, (size_t)len * kv_dim, -1, 1);
+        rt_fill(&rng, qq, (size_t)len * width, -2, 2);
+        int32_t p45[45];
+        for (int i = 0; i < 45; i++)
+            p45[i] = i;
+        xfrt_kv_append(&c2, k, v, p45, len);
+        for (int w = 0; w <= 7; w += 7) {
+            xfrt_attention(ya, qq, &c2, p45, len, h, kv, hd, 1, w);
+            xfrt_attention(yb, qq + 5 * width, &c2, p45 + 5, len - 5, h, kv, hd, 1, w);
+            assert_memory_equal(ya + 5 * width, yb, (size_t)(len - 5) * width * sizeof(float));
+        }
+        free(c2.k), free(c2.v), free(c2.pos), free(k), free(v), free(qq), free(ya), free(yb);
+    }
+
     /* a query that sees no key: zeros, not NaN */
     float kb[4], vb[4], q[2] = {1, 2}, y[2] = {SENTINEL, SENTINEL};
     int32_t pb[2] = {5, 6}, qp = 0;
