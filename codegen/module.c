@@ -39,6 +39,36 @@ const char *cg_float(CgCtx *c, double v)
     return cg_fmt(c, "%sf", buf);
 }
 
+const char *cg_mat(CgCtx *c, XfId id)
+{
+    XF_ASSERT(c->mat_index[id] >= 0);
+    return cg_fmt(c, "t%um", id);
+}
+
+/* Every input slot of every node: a product's W (linear, grouped_linear, a
+ * fused group's W and W2), the embedding's table, or anything else. */
+void cg_weight_uses(const XfGraph *g, uint8_t *use)
+{
+    for (XfId id = 0; id <= g->n_nodes; id++)
+        use[id] = 0;
+    for (XfId id = 1; id <= g->n_nodes; id++) {
+        const XfNode *x = &g->nodes[id];
+        for (int i = 0; i < x->n_in; i++) {
+            int u = CG_USE_FLOAT;
+            if ((x->op == XF_OP_LINEAR || x->op == XF_OP_GROUPED_LINEAR) && i == 1)
+                u = CG_USE_PRODUCT;
+            else if (x->op == XF_OP_EMBED && i == 0)
+                u = CG_USE_EMBED;
+            else if (x->op == XF_OP_FUSED)
+                for (int s = 0; s < x->attr.fuse->n_seg; s++)
+                    if (x->attr.fuse->seg[s].w == i || x->attr.fuse->seg[s].w2 == i)
+                        u = CG_USE_PRODUCT;
+            XF_ASSERT(u == CG_USE_FLOAT || g->nodes[x->in[i]].op == XF_OP_WEIGHT);
+            use[x->in[i]] |= (uint8_t)u;
+        }
+    }
+}
+
 const char *cg_var(CgCtx *c, XfId id)
 {
     return c->g->nodes[id].flags & XF_NODE_OUTPUT ? "logits" : cg_fmt(c, "t%u", id);
@@ -241,6 +271,43 @@ static void emit_header(CgCtx *c, XfStrBuf *h)
     xf_sb_printf(h, "#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
 }
 
+/* docs/semantics.md, "Weight formats": the matrices --weights converts, by name */
+static bool converted_matrix(const char *name)
+{
+    static const char *const suffix[] = {".attn.wq", ".attn.wk", ".attn.wv", ".attn.wo", ".ffn.w1",
+                                         ".ffn.w2",  ".ffn.w3",  ".moe.w1",  ".moe.w2",  ".moe.w3",
+                                         ".sffn.w1", ".sffn.w2"};
+    if (!strcmp(name, "embed") || !strcmp(name, "lm_head"))
+        return true;
+    size_t n = strlen(name);
+    for (size_t k = 0; k < sizeof suffix / sizeof suffix[0]; k++) {
+        size_t m = strlen(suffix[k]);
+        if (n > m && !strcmp(name + n - m, suffix[k]))
+            return true;
+    }
+    return false;
+}
+
+static const char *weight_fmt(const CgCtx *c, const XfNode *x)
+{
+    if (!converted_matrix(x->attr.name))
+        return "XFRT_WF_F32";
+    switch (c->opt->weights) {
+    case XF_WEIGHTS_BF16: return "XFRT_WF_BF16";
+    case XF_WEIGHTS_Q8: return "XFRT_WF_Q8";
+    default: return "XFRT_WF_F32";
+    }
+}
+
+/* a weight kept as fp32 values after open: read through a float pointer, or
+ * an fp32 table only the embedding reads (its XfrtMat borrows the copy) */
+static bool weight_kept(const CgCtx *c, XfId id)
+{
+    uint8_t u = c->weight_use[id];
+    return (u & CG_USE_FLOAT) ||
+           (u == CG_USE_EMBED && !strcmp(weight_fmt(c, &c->g->nodes[id]), "XFRT_WF_F32"));
+}
+
 static void emit_api(CgCtx *c)
 {
     const XfGraph *g = c->g;
@@ -277,9 +344,60 @@ static void emit_api(CgCtx *c)
     free(kvd);
     cw_close(w, ";");
     cw_blank(w);
+    /* the matrices: packed once in open (runtime/kernels_gemm.c), the file's
+     * values converted per --weights; the other tensors copied as fp32 */
+    int nm = 0, nk = 0;
+    long long kept_floats = 0;
+    for (XfId id = 1; id <= g->n_nodes; id++) {
+        if (g->nodes[id].op != XF_OP_WEIGHT)
+            continue;
+        nm += c->mat_index[id] >= 0;
+        if (weight_kept(c, id)) {
+            long long cnt = 1;
+            for (int i = 0; i < g->nodes[id].shape.rank; i++)
+                cnt *= g->nodes[id].shape.dim[i];
+            kept_floats += (cnt + 15) / 16 * 16;
+            nk++;
+        }
+    }
+    cw_line(w, "/* matrices (weight slot, experts, rows, cols, format, panels: 1 for a product's");
+    cw_line(w, " * XFRT_NR-wide panels, 0 for an embedding-only table's rows) */");
+    cw_open(w, "static const struct { int w, experts, rows, cols, fmt, panels; } xf_mats[%d] =", nm ? nm : 1);
+    for (XfId id = 1; id <= g->n_nodes; id++) {
+        const XfNode *x = &g->nodes[id];
+        if (x->op != XF_OP_WEIGHT || c->mat_index[id] < 0)
+            continue;
+        int r3 = x->shape.rank == 3;
+        cw_line(w, "{%d, %lld, %lld, %lld, %s, %d},   /* %s */", c->weight_index[id],
+                (long long)(r3 ? x->shape.dim[0] : 1), (long long)x->shape.dim[r3],
+                (long long)x->shape.dim[r3 + 1], weight_fmt(c, x),
+                (c->weight_use[id] & CG_USE_PRODUCT) != 0, x->attr.name);
+    }
+    if (!nm)
+        cw_line(w, "{0, 0, 0, 0, 0, 0},");
+    cw_close(w, ";");
+    cw_line(w, "/* tensors kept as fp32 values after open (weight slot, floats, cols, format: a");
+    cw_line(w, " * converted matrix read as floats holds its w' values) */");
+    cw_open(w, "static const struct { int w; long long floats; int cols, fmt; } xf_kept[%d] =", nk ? nk : 1);
+    for (XfId id = 1; id <= g->n_nodes; id++) {
+        const XfNode *x = &g->nodes[id];
+        if (x->op != XF_OP_WEIGHT || !weight_kept(c, id))
+            continue;
+        long long cnt = 1;
+        for (int i = 0; i < x->shape.rank; i++)
+            cnt *= x->shape.dim[i];
+        cw_line(w, "{%d, %lld, %lld, %s},   /* %s */", c->weight_index[id], cnt,
+                (long long)x->shape.dim[x->shape.rank - 1], weight_fmt(c, x), x->attr.name);
+    }
+    if (!nk)
+        cw_line(w, "{-1, 0, 0, 0},");
+    cw_close(w, ";");
+    cw_blank(w);
     cw_open(w, "struct %s", N);
-    cw_line(w, "XfrtSafetensors st;");
-    cw_line(w, "const float *w[%d];", nw);
+    cw_line(w, "XfrtSafetensors st;        /* open while open runs, closed after */");
+    cw_line(w, "const float *w[%d];         /* the fp32 tensors (NULL: only in mat[]) */", nw);
+    cw_line(w, "XfrtMat mat[%d];            /* the matrices, packed */", nm ? nm : 1);
+    cw_line(w, "float *wmem;               /* the fp32 tensors' copies */");
     cw_line(w, "unsigned char *arena;      /* %s_ARENA_BYTES */", N);
     cw_line(w, "float *kv_mem;             /* all KV caches */");
     cw_line(w, "int32_t *kv_pos;");
@@ -301,6 +419,9 @@ static void emit_api(CgCtx *c)
     cw_line(w, "if (!m)");
     cw_line(w, "    return;");
     cw_line(w, "xfrt_st_close(&m->st);");
+    cw_line(w, "for (int i = 0; i < %d; i++)", nm);
+    cw_line(w, "    xfrt_mat_free(&m->mat[i]);");
+    cw_line(w, "free(m->wmem);");
     cw_line(w, "free(m->arena);");
     cw_line(w, "free(m->kv_mem);");
     cw_line(w, "free(m->kv_pos);");
@@ -331,6 +452,40 @@ static void emit_api(CgCtx *c)
     cw_line(w, "    if (xfrt_st_get(&xf_m->st, xf_weights[xf_i].name, xf_weights[xf_i].rank, xf_weights[xf_i].dim,");
     cw_line(w, "                    &xf_m->w[xf_i], xf_err, xf_err_size) != 0)");
     cw_line(w, "        goto xf_fail;");
+    cw_line(w, "/* the fp32 tensors into one block, the matrices into panels; then the file");
+    cw_line(w, " * is unmapped: no weight is resident twice */");
+    if (kept_floats) {
+        cw_line(w, "xf_m->wmem = (float *)aligned_alloc(64, (size_t)%lld * sizeof(float));", kept_floats);
+        cw_open(w, "if (!xf_m->wmem)");
+        cw_line(w, "snprintf(xf_err, xf_err_size, \"%s_open: out of memory\");", N);
+        cw_line(w, "goto xf_fail;");
+        cw_close(w, NULL);
+    }
+    cw_open(w, "%s", "");
+    cw_line(w, "float *xf_p = xf_m->wmem;");
+    cw_open(w, "for (int xf_i = 0; xf_i < %d; xf_i++)", nk);
+    cw_line(w, "memcpy(xf_p, xf_m->w[xf_kept[xf_i].w], (size_t)xf_kept[xf_i].floats * sizeof(float));");
+    cw_line(w, "xfrt_wf_apply(xf_p, (size_t)xf_kept[xf_i].floats, xf_kept[xf_i].cols, xf_kept[xf_i].fmt);");
+    cw_line(w, "xf_m->w[xf_kept[xf_i].w] = xf_p;");
+    cw_line(w, "xf_p += (xf_kept[xf_i].floats + 15) / 16 * 16;");
+    cw_close(w, NULL);
+    cw_close(w, NULL);
+    cw_line(w, "for (int xf_i = 0; xf_i < %d; xf_i++)", nm);
+    cw_line(w, "    if (xfrt_mat_pack(&xf_m->mat[xf_i], xf_m->w[xf_mats[xf_i].w], xf_mats[xf_i].experts, xf_mats[xf_i].rows,");
+    cw_line(w, "                      xf_mats[xf_i].cols, xf_mats[xf_i].fmt, xf_mats[xf_i].panels ? XFRT_NR : 1) != 0) {");
+    cw_line(w, "        snprintf(xf_err, xf_err_size, \"%s_open: out of memory\");", N);
+    cw_line(w, "        goto xf_fail;");
+    cw_line(w, "    }");
+    cw_line(w, "xfrt_st_close(&xf_m->st);");
+    cw_line(w, "for (int xf_i = 0; xf_i < %d; xf_i++)", nw);
+    cw_line(w, "    xf_m->w[xf_i] = NULL;");
+    cw_open(w, "%s", "");
+    cw_line(w, "float *xf_q = xf_m->wmem;");
+    cw_open(w, "for (int xf_i = 0; xf_i < %d; xf_i++)", nk);
+    cw_line(w, "xf_m->w[xf_kept[xf_i].w] = xf_q;");
+    cw_line(w, "xf_q += (xf_kept[xf_i].floats + 15) / 16 * 16;");
+    cw_close(w, NULL);
+    cw_close(w, NULL);
     cw_line(w, "xf_m->arena = (unsigned char *)aligned_alloc(64, %lld);",
             (long long)((g->plan.arena_bytes + 63) / 64 * 64 + 64));
     cw_line(w, "xf_m->kv_mem = (float *)calloc(%lld, sizeof(float));",
@@ -446,6 +601,14 @@ bool cg_model_emit(const XfGraph *g, const char *out_c, const XfCgOptions *opt, 
     int k = 0;
     for (XfId id = 0; id <= g->n_nodes; id++)
         c.weight_index[id] = id && g->nodes[id].op == XF_OP_WEIGHT ? k++ : -1;
+    c.weight_use = xf_xmalloc(g->n_nodes + 1);
+    cg_weight_uses(g, c.weight_use);
+    c.mat_index = xf_xmalloc((g->n_nodes + 1) * sizeof *c.mat_index);
+    k = 0;
+    for (XfId id = 0; id <= g->n_nodes; id++)
+        c.mat_index[id] = id && g->nodes[id].op == XF_OP_WEIGHT &&
+                                  (c.weight_use[id] & (CG_USE_PRODUCT | CG_USE_EMBED))
+                              ? k++ : -1;
 
     cw_line(&w, "/* %s.c - generated by xfc %s from %s; do not edit.", c.name, XF_VERSION, c.src_base);
     cw_line(&w, " *   %s", cmdline);
@@ -489,6 +652,8 @@ bool cg_model_emit(const XfGraph *g, const char *out_c, const XfCgOptions *opt, 
     emit_header(&c, h_text);
     *c_text = w.buf;
     free(c.weight_index);
+    free(c.weight_use);
+    free(c.mat_index);
     free(src_base);
     free(src_lit);
     free(out_lit);

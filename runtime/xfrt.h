@@ -133,18 +133,64 @@ XFRT_API void xfrt_st_close(XfrtSafetensors *st);
 XFRT_API int  xfrt_st_get(XfrtSafetensors *st, const char *name, int rank, const int64_t *dims,
                           const float **out, char *err, size_t err_size);
 
+/* ---- kernels_gemm.c: weight matrices in the micro-kernel's panel layout ---
+ * A matrix W [rows, cols] (rows = outputs, cols = the length of each sum),
+ * or a stack of `experts` of them, is stored once, at open, as panels of nr
+ * consecutive rows: panel p holds rows [p*nr, p*nr + nr) interleaved along
+ * k, element (row p*nr + j, k) at position k*nr + j; rows past `rows` are
+ * zero.  nr is XFRT_NR of the build (xfrt_gemm.h) for a matrix a product
+ * reads, 1 (plain row-major rows) for a table only the embedding gather
+ * reads.  The element format (xfrt_wfmt.h, docs/semantics.md):
+ *   XFRT_WF_F32   fp32 values;
+ *   XFRT_WF_BF16  the bfloat16 of each value (widened in registers);
+ *   XFRT_WF_Q8    per panel, blocks of XFRT_Q8_BLOCK k's: nr fp32 scales (one
+ *                 per row), then XFRT_Q8_BLOCK x nr int8 (k-major; a short
+ *                 last block is zero-padded); a weight's value is q * s.
+ * Panels and stacks start 64-byte aligned. */
+typedef struct {
+    int                  fmt;           /* XFRT_WF_* */
+    int                  rows, cols;    /* of one matrix */
+    int                  nr;            /* panel width */
+    int                  experts;       /* matrices in the stack (1: a plain matrix) */
+    const unsigned char *data;          /* panel 0 of matrix 0 */
+    size_t               panel_bytes;   /* one panel, padded to 64 bytes */
+    size_t               matrix_bytes;  /* one matrix of the stack */
+    void                *owned;         /* what xfrt_mat_free releases (NULL: data is borrowed) */
+} XfrtMat;
+
+/* XFRT_NR of this build: the panel width of a product's matrix. */
+XFRT_API int  xfrt_panel_width(void);
+/* Bytes xfrt_mat_pack allocates for such a matrix (0 when it borrows). */
+XFRT_API size_t xfrt_mat_bytes(int fmt, int experts, int rows, int cols, int nr);
+/* Packs w [experts, rows, cols] (fp32, row-major: the file's values), converting
+ * each value to fmt as docs/semantics.md says (q8 blocks run along each row's
+ * cols).  An fp32 matrix with nr = 1 borrows w; anything else is copied into
+ * memory m owns.  Returns 0, or -1 when out of memory (m then owns nothing). */
+XFRT_API int  xfrt_mat_pack(XfrtMat *m, const float *w, int experts, int rows, int cols, int fmt,
+                            int nr);
+XFRT_API void xfrt_mat_free(XfrtMat *m);
+/* Matrix e of a stack, as a matrix of its own (borrowed). */
+XFRT_API XfrtMat xfrt_mat_expert(const XfrtMat *m, int e);
+/* Row `row` of matrix 0 as fp32 values w' (what the products use): dst[cols]. */
+XFRT_API void xfrt_mat_row(const XfrtMat *m, int row, float *dst);
+/* w[count] (rows of cols) replaced in place by the values w' of fmt: for a
+ * converted matrix that a kernel reads as plain floats (the sparse FFN). */
+XFRT_API void xfrt_wf_apply(float *w, size_t count, int cols, int fmt);
+
 /* ---- kernels_dense.c ----------------------------------------------------- */
 
 enum { XFRT_ACT_RELU, XFRT_ACT_RELU2, XFRT_ACT_GELU, XFRT_ACT_GELU_TANH, XFRT_ACT_SILU };
 
-XFRT_API void xfrt_embed(float *y, const float *table, const int32_t *idx, int n, int dim);
+/* y[i] = row idx[i] of table (its w' values), dim = table->cols */
+XFRT_API void xfrt_embed(float *y, const XfrtMat *table, const int32_t *idx, int n, int dim);
 XFRT_API void xfrt_add(float *y, const float *a, const float *b, size_t count);
 XFRT_API void xfrt_add_bias(float *y, const float *x, const float *b, int n, int dim);
 XFRT_API void xfrt_rmsnorm(float *y, const float *x, const float *w, int n, int dim, float eps);
 XFRT_API void xfrt_layernorm(float *y, const float *x, const float *w, const float *b, int n,
                              int dim, float eps);
-/* y[n, out] = x[n, in] W[out, in]^T */
-XFRT_API void xfrt_linear(float *y, const float *x, const float *W, int n, int in, int out);
+/* y[n, out] = x[n, in] W[out, in]^T: each element one fused multiply-add
+ * chain over k = 0 .. in-1 in order, from 0 (xfrt_gemm.h) */
+XFRT_API void xfrt_linear(float *y, const float *x, const XfrtMat *W, int n, int in, int out);
 XFRT_API void xfrt_act(float *y, const float *x, size_t count, int act);
 /* y = act(a) * b */
 XFRT_API void xfrt_glu(float *y, const float *a, const float *b, size_t count, int act);
@@ -174,7 +220,7 @@ typedef struct {
 typedef struct {
     float         *y;           /* [n, cols] */
     int            cols;
-    const float   *W, *W2;      /* [cols, in]; W2: GLU's second product, or NULL */
+    const XfrtMat *W, *W2;      /* [cols, in]; W2: GLU's second product, or NULL */
     const float   *bias, *bias2;/* [cols] or NULL */
     int            act;         /* XFRT_ACT_*, or -1 */
     const int32_t *rope_pos;    /* [n] positions, or NULL */
@@ -243,7 +289,7 @@ XFRT_API int  xfrt_moe_route(XfrtRoute *r, const float *logits, int n, int renor
                              int64_t cap_den);
 XFRT_API void xfrt_moe_gather(float *xs, const float *x, const XfrtRoute *r, int dim);
 /* y[a, out] = xs[a, in] W[e]^T for the rows a of expert e */
-XFRT_API void xfrt_grouped_linear(float *y, const float *xs, const float *W, const XfrtRoute *r,
+XFRT_API void xfrt_grouped_linear(float *y, const float *xs, const XfrtMat *W, const XfrtRoute *r,
                                   int in, int out);
 /* The fused product (xfrt_linear_fused) per expert e over its assignments
  * [offset[e], offset[e+1]): W and W2 of each output are [experts, cols, in],

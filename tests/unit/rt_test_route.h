@@ -95,7 +95,7 @@ static void moe_case(RtRng *rng, int n, int E, int k, int renorm, int64_t cap_nu
     xfrt_moe_gather(xs, x, &r, in);
     for (int a = 0; a < kept; a++)
         assert_memory_equal(xs + a * in, x + r.tok[a] * in, in * sizeof(float));
-    xfrt_grouped_linear(ys, xs, W, &r, in, out);
+    xfrt_grouped_linear(ys, xs, mat_of(W, E, out, in), &r, in, out);
     xfrt_moe_combine(y, ys, &r, out);
     for (int t = 0; t < n; t++)
         for (int o = 0; o < out; o++) {
@@ -120,9 +120,10 @@ static void moe_case(RtRng *rng, int n, int E, int k, int renorm, int64_t cap_nu
     float *W3 = fvec((size_t)E * out * in), *ys3 = fvec((size_t)kept * out);
     float *fy = fvec((size_t)kept * out + 1), *fy2 = fvec((size_t)kept * out + 1);
     rt_fill(rng, W3, (size_t)E * out * in, -1, 1);
-    xfrt_grouped_linear(ys3, xs, W3, &r, in, out);
+    xfrt_grouped_linear(ys3, xs, mat_of(W3, E, out, in), &r, in, out);
     xfrt_glu(ys, ys, ys3, (size_t)kept * out, XFRT_ACT_SILU);
-    XfrtLinearOut fo = {.y = fy, .cols = out, .W = W, .W2 = W3, .act = XFRT_ACT_SILU};
+    XfrtLinearOut fo = {.y = fy, .cols = out, .W = mat_of(W, E, out, in), .W2 = mat_of(W3, E, out, in),
+                        .act = XFRT_ACT_SILU};
     fy[(size_t)kept * out] = fy2[(size_t)kept * out] = 12345.0f;
     xfrt_grouped_linear_fused(x, &r, 1, in, &fo, 1);
     fo.y = fy2;

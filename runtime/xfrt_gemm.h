@@ -1,0 +1,289 @@
+/* xfrt_gemm.h - the matrix-product micro-kernels (internal to the runtime;
+ * embedded once into generated code, after xfrt_isa.h, xfrt_wfmt.h and
+ * xfrt_lanes.h).
+ *
+ * One register-blocked outer-product kernel, written once over a small vector
+ * layer per ISA (xfrt_isa.h picks it when the generated C is compiled):
+ *
+ *   ISA        vector   XFRT_NR (panel)   GEMM tile        skinny (n <= 4)
+ *   AVX-512    16 x f32   32 = 2 zmm       12 rows x 32     n rows x 4 panels
+ *   AVX2+FMA    8 x f32   16 = 2 ymm        6 rows x 16     n rows x 1..4 panels
+ *   NEON        4 x f32    8 = 2 q          8 rows x 8      n rows x 4 panels
+ *   plain C     4 x f32    8 (loops)        4 rows x 8      n rows x 2 panels
+ *
+ * The kernel reads A (rows of x, packed k-major: a[k * R + r]) and B (the
+ * weights' panels, XfrtMat in xfrt.h) and keeps R x P x 2 vector accumulators
+ * in registers; each k broadcasts one x per row and multiply-adds it into the
+ * panel's two vectors.  fp32 panels are read as they are; bf16 panels are
+ * widened in registers (a 16-bit shift); q8 panels are converted per block of
+ * XFRT_Q8_BLOCK k's: w' = q * s in fp32, then the same multiply-add.
+ *
+ * Determinism: every output element is ONE chain of multiply-adds over
+ * k = 0, 1, ..., in-1, in order, starting from 0.  K-blocking stores the chain
+ * to memory between blocks and loads it back, which changes no bit; the tile
+ * shape, the panel group, the blocking and the thread only decide which chain
+ * runs where.  So y[i, o] has the same bits for any thread count, any n, in a
+ * fused or an unfused product, batched or alone; across ISAs (and compilers'
+ * contraction rules in the plain path) results agree within float rounding. */
+#ifndef XFRT_GEMM_H
+#define XFRT_GEMM_H
+
+#include <string.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define XFRT_UNROLL XFRT_PRAGMA(GCC unroll 16)
+#define XFRT_GEMM_INLINE __attribute__((always_inline)) static inline
+#else
+#define XFRT_UNROLL
+#define XFRT_GEMM_INLINE static inline
+#endif
+
+/* ---- the vector layer: XfrtV holds XFRT_VW floats ------------------------- */
+#if XFRT_ISA_AVX512
+#define XFRT_VW 16
+#define XFRT_MR 12
+#define XFRT_SKINNY_P 4
+typedef __m512 XfrtV;
+#define XV_ZERO(v) ((v) = _mm512_setzero_ps())
+#define XV_LOAD(v, p) ((v) = _mm512_loadu_ps(p))
+#define XV_STORE(p, v) _mm512_storeu_ps((p), (v))
+#define XV_FMAS(acc, s, b) ((acc) = _mm512_fmadd_ps(_mm512_set1_ps(s), (b), (acc)))
+#define XV_MUL(v, a, b) ((v) = _mm512_mul_ps((a), (b)))
+/* XFRT_NR bf16 / int8 values at p into two vectors */
+#define XV_LOAD2_BF16(v0, v1, p)                                                                   \
+    do {                                                                                           \
+        __m512i xv_w_ = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(p))); \
+        __m512i xv_x_ = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)((p) + 32))); \
+        (v0) = _mm512_castsi512_ps(_mm512_slli_epi32(xv_w_, 16));                                  \
+        (v1) = _mm512_castsi512_ps(_mm512_slli_epi32(xv_x_, 16));                                  \
+    } while (0)
+#define XV_LOAD2_Q8(v0, v1, p)                                                                     \
+    do {                                                                                           \
+        (v0) = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p)))); \
+        (v1) = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)((p) + 16)))); \
+    } while (0)
+#elif XFRT_ISA_AVX2
+#define XFRT_VW 8
+#define XFRT_MR 6
+#define XFRT_SKINNY_P 4
+typedef __m256 XfrtV;
+#define XV_ZERO(v) ((v) = _mm256_setzero_ps())
+#define XV_LOAD(v, p) ((v) = _mm256_loadu_ps(p))
+#define XV_STORE(p, v) _mm256_storeu_ps((p), (v))
+#define XV_FMAS(acc, s, b) ((acc) = _mm256_fmadd_ps(_mm256_set1_ps(s), (b), (acc)))
+#define XV_MUL(v, a, b) ((v) = _mm256_mul_ps((a), (b)))
+#define XV_LOAD2_BF16(v0, v1, p)                                                                   \
+    do {                                                                                           \
+        __m256i xv_w_ = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p))); \
+        __m256i xv_x_ = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)((p) + 16))); \
+        (v0) = _mm256_castsi256_ps(_mm256_slli_epi32(xv_w_, 16));                                  \
+        (v1) = _mm256_castsi256_ps(_mm256_slli_epi32(xv_x_, 16));                                  \
+    } while (0)
+#define XV_LOAD2_Q8(v0, v1, p)                                                                     \
+    do {                                                                                           \
+        (v0) = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(p)))); \
+        (v1) = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)((p) + 8)))); \
+    } while (0)
+#elif XFRT_ISA_NEON
+#define XFRT_VW 4
+#define XFRT_MR 8
+#define XFRT_SKINNY_P 4
+typedef float32x4_t XfrtV;
+#define XV_ZERO(v) ((v) = vdupq_n_f32(0.0f))
+#define XV_LOAD(v, p) ((v) = vld1q_f32(p))
+#define XV_STORE(p, v) vst1q_f32((p), (v))
+#define XV_FMAS(acc, s, b) ((acc) = vfmaq_n_f32((acc), (b), (s)))
+#define XV_MUL(v, a, b) ((v) = vmulq_f32((a), (b)))
+#define XV_LOAD2_BF16(v0, v1, p)                                                                   \
+    do {                                                                                           \
+        uint16x8_t xv_h_ = vld1q_u16((const uint16_t *)(const void *)(p));                          \
+        (v0) = vreinterpretq_f32_u32(vshll_n_u16(vget_low_u16(xv_h_), 16));                       \
+        (v1) = vreinterpretq_f32_u32(vshll_n_u16(vget_high_u16(xv_h_), 16));                      \
+    } while (0)
+#define XV_LOAD2_Q8(v0, v1, p)                                                                     \
+    do {                                                                                           \
+        int16x8_t xv_h_ = vmovl_s8(vld1_s8((const int8_t *)(const void *)(p)));                    \
+        (v0) = vcvtq_f32_s32(vmovl_s16(vget_low_s16(xv_h_)));                                     \
+        (v1) = vcvtq_f32_s32(vmovl_s16(vget_high_s16(xv_h_)));                                    \
+    } while (0)
+#else   /* plain C11: loops over XFRT_VW floats that compilers vectorize */
+#define XFRT_VW 4
+#define XFRT_MR 4
+#define XFRT_SKINNY_P 2
+typedef struct {
+    float v[XFRT_VW];
+} XfrtV;
+#define XV_ZERO(a) memset(&(a), 0, sizeof(XfrtV))
+#define XV_LOAD(a, p) memcpy(&(a), (p), sizeof(XfrtV))
+#define XV_STORE(p, a) memcpy((p), &(a), sizeof(XfrtV))
+#define XV_FMAS(acc, s, b)                                                                         \
+    do {                                                                                           \
+        const float xv_s_ = (s);                                                                   \
+        for (int xv_j_ = 0; xv_j_ < XFRT_VW; xv_j_++)                                              \
+            (acc).v[xv_j_] = xv_s_ * (b).v[xv_j_] + (acc).v[xv_j_];                                \
+    } while (0)
+#define XV_MUL(r, a, b)                                                                            \
+    do {                                                                                           \
+        for (int xv_j_ = 0; xv_j_ < XFRT_VW; xv_j_++)                                              \
+            (r).v[xv_j_] = (a).v[xv_j_] * (b).v[xv_j_];                                            \
+    } while (0)
+#define XV_LOAD2_BF16(v0, v1, p)                                                                   \
+    do {                                                                                           \
+        uint16_t xv_h_[2 * XFRT_VW];                                                               \
+        memcpy(xv_h_, (p), sizeof xv_h_);                                                          \
+        for (int xv_j_ = 0; xv_j_ < XFRT_VW; xv_j_++) {                                            \
+            (v0).v[xv_j_] = xfrt_bf16_widen(xv_h_[xv_j_]);                                         \
+            (v1).v[xv_j_] = xfrt_bf16_widen(xv_h_[XFRT_VW + xv_j_]);                               \
+        }                                                                                          \
+    } while (0)
+#define XV_LOAD2_Q8(v0, v1, p)                                                                     \
+    do {                                                                                           \
+        const int8_t *xv_q_ = (const int8_t *)(const void *)(p);                                   \
+        for (int xv_j_ = 0; xv_j_ < XFRT_VW; xv_j_++) {                                            \
+            (v0).v[xv_j_] = (float)xv_q_[xv_j_];                                                   \
+            (v1).v[xv_j_] = (float)xv_q_[XFRT_VW + xv_j_];                                         \
+        }                                                                                          \
+    } while (0)
+#endif
+
+#define XFRT_NR (2 * XFRT_VW)           /* panel width: two vectors */
+#ifndef XFRT_MC
+#define XFRT_MC (8 * XFRT_MR)           /* rows of x per work item (A block, in L2) */
+#endif
+#ifndef XFRT_KC
+#define XFRT_KC 256                     /* k per block: a multiple of XFRT_Q8_BLOCK */
+#endif
+#ifndef XFRT_NC
+#define XFRT_NC 128                     /* columns per work item: a multiple of XFRT_NR */
+#endif
+#define XFRT_SKINNY 4                   /* n up to this: the streaming (GEMV) kernel */
+#define XFRT_Q8_BLOCK_BYTES(nr) ((size_t)(nr) * (4 + XFRT_Q8_BLOCK))
+
+/* ---- the kernel ------------------------------------------------------------
+ * c[r * ldc + p * XFRT_NR + j] (r < R, p < P, j < XFRT_NR) continues its chain
+ * over k = k0 .. k0+kc-1 (from 0 when !load): + a[(k - k0) * R + r] * the
+ * weight of panel p (at b + p * pstride; b is panel 0's start) at k, row j.
+ * R, P and fmt are constants after inlining; R * P * 2 accumulators. */
+#define XFRT_UK_MAXR XFRT_MR
+#define XFRT_UK_MAXP XFRT_SKINNY_P
+
+XFRT_GEMM_INLINE void xfrt_ukr(const int fmt, const int R, const int P, const float *a,
+                               const unsigned char *b, size_t pstride, int k0, int kc, float *c,
+                               int ldc, int load)
+{
+    XfrtV acc[XFRT_UK_MAXR][XFRT_UK_MAXP][2];
+    XFRT_UNROLL
+    for (int r = 0; r < R; r++) {
+        XFRT_UNROLL
+        for (int p = 0; p < P; p++) {
+            if (load) {
+                XV_LOAD(acc[r][p][0], c + (size_t)r * ldc + p * XFRT_NR);
+                XV_LOAD(acc[r][p][1], c + (size_t)r * ldc + p * XFRT_NR + XFRT_VW);
+            } else {
+                XV_ZERO(acc[r][p][0]);
+                XV_ZERO(acc[r][p][1]);
+            }
+        }
+    }
+    if (fmt == XFRT_WF_Q8) {
+        for (int k = 0; k < kc;) {
+            int kk = k0 + k, blk = kk / XFRT_Q8_BLOCK, at = kk % XFRT_Q8_BLOCK;
+            int len = XFRT_Q8_BLOCK - at < kc - k ? XFRT_Q8_BLOCK - at : kc - k;
+            const unsigned char *bb = b + (size_t)blk * XFRT_Q8_BLOCK_BYTES(XFRT_NR);
+            XfrtV s[XFRT_UK_MAXP][2];
+            XFRT_UNROLL
+            for (int p = 0; p < P; p++) {
+                XV_LOAD(s[p][0], (const float *)(const void *)(bb + p * pstride));
+                XV_LOAD(s[p][1], (const float *)(const void *)(bb + p * pstride) + XFRT_VW);
+            }
+            const unsigned char *q = bb + 4 * XFRT_NR + (size_t)at * XFRT_NR;
+            const float *ak = a + (size_t)k * R;
+            for (int t = 0; t < len; t++, q += XFRT_NR, ak += R) {
+                XFRT_UNROLL
+                for (int p = 0; p < P; p++) {
+                    XfrtV w0, w1;
+                    XV_LOAD2_Q8(w0, w1, q + p * pstride);
+                    XV_MUL(w0, w0, s[p][0]);
+                    XV_MUL(w1, w1, s[p][1]);
+                    XFRT_UNROLL
+                    for (int r = 0; r < R; r++) {
+                        XV_FMAS(acc[r][p][0], ak[r], w0);
+                        XV_FMAS(acc[r][p][1], ak[r], w1);
+                    }
+                }
+            }
+            k += len;
+        }
+    } else if (fmt == XFRT_WF_BF16) {
+        const unsigned char *bk = b + (size_t)k0 * XFRT_NR * 2;
+        for (int k = 0; k < kc; k++, bk += 2 * XFRT_NR) {
+            XFRT_UNROLL
+            for (int p = 0; p < P; p++) {
+                XfrtV w0, w1;
+                XV_LOAD2_BF16(w0, w1, bk + p * pstride);
+                XFRT_UNROLL
+                for (int r = 0; r < R; r++) {
+                    XV_FMAS(acc[r][p][0], a[(size_t)k * R + r], w0);
+                    XV_FMAS(acc[r][p][1], a[(size_t)k * R + r], w1);
+                }
+            }
+        }
+    } else {
+        const float *bk = (const float *)(const void *)b + (size_t)k0 * XFRT_NR;
+        size_t ps = pstride / sizeof(float);
+        for (int k = 0; k < kc; k++, bk += XFRT_NR) {
+            XFRT_UNROLL
+            for (int p = 0; p < P; p++) {
+                XfrtV w0, w1;
+                XV_LOAD(w0, bk + p * ps);
+                XV_LOAD(w1, bk + p * ps + XFRT_VW);
+                XFRT_UNROLL
+                for (int r = 0; r < R; r++) {
+                    XV_FMAS(acc[r][p][0], a[(size_t)k * R + r], w0);
+                    XV_FMAS(acc[r][p][1], a[(size_t)k * R + r], w1);
+                }
+            }
+        }
+    }
+    XFRT_UNROLL
+    for (int r = 0; r < R; r++) {
+        XFRT_UNROLL
+        for (int p = 0; p < P; p++) {
+            XV_STORE(c + (size_t)r * ldc + p * XFRT_NR, acc[r][p][0]);
+            XV_STORE(c + (size_t)r * ldc + p * XFRT_NR + XFRT_VW, acc[r][p][1]);
+        }
+    }
+}
+
+/* Panel p of matrix m (matrix 0 of its stack). */
+static inline const unsigned char *xfrt_mat_panel(const XfrtMat *m, int p)
+{
+    return m->data + (size_t)p * m->panel_bytes;
+}
+
+/* The weights w' of panel p at k = k0 .. k0+kc-1 as fp32, dst[(k - k0) * nr + j]:
+ * the GEMM converts a bf16 or q8 panel block once and reuses it across rows. */
+static inline void xfrt_mat_unpack(const XfrtMat *m, int p, int k0, int kc, float *dst)
+{
+    const unsigned char *pp = xfrt_mat_panel(m, p);
+    int nr = m->nr;
+    if (m->fmt == XFRT_WF_BF16) {
+        const uint16_t *h = (const uint16_t *)(const void *)pp + (size_t)k0 * nr;
+        for (size_t i = 0; i < (size_t)kc * nr; i++)
+            dst[i] = xfrt_bf16_widen(h[i]);
+    } else if (m->fmt == XFRT_WF_Q8) {
+        for (int k = k0; k < k0 + kc; k++) {
+            const unsigned char *bb = pp + (size_t)(k / XFRT_Q8_BLOCK) * XFRT_Q8_BLOCK_BYTES(nr);
+            const float *s = (const float *)(const void *)bb;
+            const int8_t *q = (const int8_t *)(const void *)(bb + 4 * (size_t)nr) +
+                              (size_t)(k % XFRT_Q8_BLOCK) * nr;
+            float *d = dst + (size_t)(k - k0) * nr;
+            for (int j = 0; j < nr; j++)
+                d[j] = xfrt_q8_value(q[j], s[j]);
+        }
+    } else {
+        memcpy(dst, (const float *)(const void *)pp + (size_t)k0 * nr, (size_t)kc * nr * sizeof *dst);
+    }
+}
+
+#endif
