@@ -240,18 +240,19 @@ static void emit_header(CgCtx *c, XfStrBuf *h)
     xf_sb_printf(h, "#define %s_ERR_TOKEN     (-2)  /* a token outside [0, VOCAB) */\n", N);
     xf_sb_printf(h, "#define %s_ERR_FULL      (-3)  /* decode with CONTEXT tokens in the cache */\n", N);
     xf_sb_printf(h, "#define %s_ERR_NO_DECODE (-4)  /* decode on a model with bidirectional attention */\n\n", N);
-    xf_sb_printf(h, "/* One loaded model: its weights (memory-mapped from the file), activation\n"
-                    " * arena and KV cache.  Opaque; made by %s_open, freed by %s_close. */\n", N, N);
+    xf_sb_printf(h, "/* One loaded model: its weights (packed from the file by %s_open), activation\n"
+                    " * arena and KV cache.  Opaque; made by %s_open, freed by %s_close. */\n", N, N, N);
     xf_sb_printf(h, "typedef struct %s %s;\n\n", N, N);
     xf_sb_printf(h,
         "/* Opens the safetensors file at weights_path, checks that it holds every\n"
         " * tensor of this model with the expected F32 shape, and allocates the arena\n"
         " * and KV cache (empty).  Returns a new model that the caller owns and frees\n"
         " * with %s_close, or NULL with a message naming the file or the tensor in\n"
-        " * err (err_size bytes, always NUL-terminated; err may be NULL).  The file\n"
-        " * stays mapped until %s_close; weights_path is not kept. */\n", N, N);
+        " * err (err_size bytes, always NUL-terminated; err may be NULL).  The matrices\n"
+        " * are packed into the kernels' layout and the file is unmapped before %s_open\n"
+        " * returns; weights_path is not kept. */\n", N, N);
     xf_sb_printf(h, "%s *%s_open(const char *weights_path, char *err, size_t err_size);\n\n", N, N);
-    xf_sb_printf(h, "/* Frees m and everything it holds, and unmaps the weights.  NULL is a no-op. */\n");
+    xf_sb_printf(h, "/* Frees m and everything it holds.  NULL is a no-op. */\n");
     xf_sb_printf(h, "void %s_close(%s *m);\n\n", N, N);
     xf_sb_printf(h,
         "/* Runs the model over tokens[0..n), 1 <= n <= CONTEXT, from an empty cache,\n"

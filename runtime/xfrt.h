@@ -197,17 +197,19 @@ XFRT_API void xfrt_glu(float *y, const float *a, const float *b, size_t count, i
 
 /* The fused product (pass fuse).  For each output o: y = epilogue(norm(x) . W^T)
  * over rows [n, in] of x.  The prologue, when kind != XFRT_NORM_NONE, is the
- * rmsnorm or layernorm of each row of x, computed while the product reads it
- * (rows with in <= XFRT_NORM_BUF).  Each output's epilogue applies, in order:
+ * rmsnorm or layernorm of each row of x, applied while the product packs the
+ * row's k-blocks (the statistics once per row block).  Each output's epilogue
+ * applies, in order:
  * + bias; then act (act >= 0), or with W2 the GLU act(a) * (x W2^T + bias2);
  * then RoPE on pairs of columns at rope_pos[row] (rope_pos != NULL); then
- * y = res + value (res != NULL).  All outputs share one work-sharing loop;
- * each element is one sum over `in` in the order xfrt_linear uses, so results
- * match the unfused kernels and do not depend on the thread count.  y must
- * not overlap x, res or another output. */
+ * y = res + value (res != NULL), on each work item's output block while it is
+ * in cache.  All outputs share one work-sharing loop; each element is the
+ * chain xfrt_linear computes, so results match the unfused kernels bit for
+ * bit and do not depend on the thread count.  y must not overlap x, res or
+ * another output. */
 enum { XFRT_NORM_NONE, XFRT_NORM_RMS, XFRT_NORM_LAYER };
-/* floats of normalized rows per band (on the stack); pass fuse forms no
- * prologue or folded gather over wider rows (XF_FUSE_MAX_NORM_IN) */
+/* pass fuse forms no prologue or folded gather over wider rows
+ * (XF_FUSE_MAX_NORM_IN); the kernels themselves take any width */
 #define XFRT_NORM_BUF 24576
 #define XFRT_FUSED_MAX_OUT 4
 
@@ -232,7 +234,7 @@ typedef struct {
 XFRT_API void xfrt_linear_fused(const float *x, int n, int in, const XfrtNorm *norm,
                                 const XfrtLinearOut *out, int n_out);
 /* The same over rows rowidx[0..n) of x when rowidx != NULL (a gather folded
- * into the product's reads: in <= XFRT_NORM_BUF). */
+ * into the product's reads). */
 XFRT_API void xfrt_linear_fused_rows(const float *x, const int32_t *rowidx, int n, int in,
                                      const XfrtNorm *norm, const XfrtLinearOut *out, int n_out);
 /* Interleaved-pair RoPE: y = rope(x) at each row's position (xfc's

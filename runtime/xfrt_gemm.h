@@ -30,7 +30,12 @@
 
 #include <string.h>
 
-#if defined(__GNUC__) || defined(__clang__)
+/* loops over a tile's rows and panels run fully unrolled, so the
+ * accumulators live in registers */
+#if defined(__clang__)
+#define XFRT_UNROLL XFRT_PRAGMA(unroll)
+#define XFRT_GEMM_INLINE __attribute__((always_inline)) static inline
+#elif defined(__GNUC__)
 #define XFRT_UNROLL XFRT_PRAGMA(GCC unroll 16)
 #define XFRT_GEMM_INLINE __attribute__((always_inline)) static inline
 #else
@@ -44,6 +49,7 @@
 #define XFRT_MR 12
 #define XFRT_SKINNY_P 4
 typedef __m512 XfrtV;
+#define XV_ZERO_INIT _mm512_setzero_ps()
 #define XV_ZERO(v) ((v) = _mm512_setzero_ps())
 #define XV_LOAD(v, p) ((v) = _mm512_loadu_ps(p))
 #define XV_STORE(p, v) _mm512_storeu_ps((p), (v))
@@ -67,6 +73,7 @@ typedef __m512 XfrtV;
 #define XFRT_MR 6
 #define XFRT_SKINNY_P 4
 typedef __m256 XfrtV;
+#define XV_ZERO_INIT _mm256_setzero_ps()
 #define XV_ZERO(v) ((v) = _mm256_setzero_ps())
 #define XV_LOAD(v, p) ((v) = _mm256_loadu_ps(p))
 #define XV_STORE(p, v) _mm256_storeu_ps((p), (v))
@@ -89,6 +96,7 @@ typedef __m256 XfrtV;
 #define XFRT_MR 8
 #define XFRT_SKINNY_P 4
 typedef float32x4_t XfrtV;
+#define XV_ZERO_INIT vdupq_n_f32(0.0f)
 #define XV_ZERO(v) ((v) = vdupq_n_f32(0.0f))
 #define XV_LOAD(v, p) ((v) = vld1q_f32(p))
 #define XV_STORE(p, v) vst1q_f32((p), (v))
@@ -113,6 +121,7 @@ typedef float32x4_t XfrtV;
 typedef struct {
     float v[XFRT_VW];
 } XfrtV;
+#define XV_ZERO_INIT {{0}}
 #define XV_ZERO(a) memset(&(a), 0, sizeof(XfrtV))
 #define XV_LOAD(a, p) memcpy(&(a), (p), sizeof(XfrtV))
 #define XV_STORE(p, a) memcpy((p), &(a), sizeof(XfrtV))
@@ -148,13 +157,13 @@ typedef struct {
 
 #define XFRT_NR (2 * XFRT_VW)           /* panel width: two vectors */
 #ifndef XFRT_MC
-#define XFRT_MC (8 * XFRT_MR)           /* rows of x per work item (A block, in L2) */
+#define XFRT_MC (4 * XFRT_MR)           /* rows of x per work item (A block, in L2) */
 #endif
 #ifndef XFRT_KC
 #define XFRT_KC 256                     /* k per block: a multiple of XFRT_Q8_BLOCK */
 #endif
 #ifndef XFRT_NC
-#define XFRT_NC 128                     /* columns per work item: a multiple of XFRT_NR */
+#define XFRT_NC 256                     /* columns per work item: a multiple of XFRT_NR */
 #endif
 #define XFRT_SKINNY 4                   /* n up to this: the streaming (GEMV) kernel */
 #define XFRT_Q8_BLOCK_BYTES(nr) ((size_t)(nr) * (4 + XFRT_Q8_BLOCK))
@@ -163,96 +172,155 @@ typedef struct {
  * c[r * ldc + p * XFRT_NR + j] (r < R, p < P, j < XFRT_NR) continues its chain
  * over k = k0 .. k0+kc-1 (from 0 when !load): + a[(k - k0) * R + r] * the
  * weight of panel p (at b + p * pstride; b is panel 0's start) at k, row j.
- * R, P and fmt are constants after inlining; R * P * 2 accumulators. */
+ * R (<= XFRT_MR, at most 12), P (<= XFRT_SKINNY_P, at most 4) and fmt are
+ * constants after inlining.  The R x P x 2 accumulators are named variables,
+ * one per (row, panel, half), each under a guard that is constant once R and
+ * P are, so every compiler keeps the live ones in registers (an array of
+ * them is not reliably promoted). */
 #define XFRT_UK_MAXR XFRT_MR
 #define XFRT_UK_MAXP XFRT_SKINNY_P
+#define XFRT_EACH_RP(M) \
+    M(0, 0) M(0, 1) M(0, 2) M(0, 3) M(1, 0) M(1, 1) M(1, 2) M(1, 3) \
+    M(2, 0) M(2, 1) M(2, 2) M(2, 3) M(3, 0) M(3, 1) M(3, 2) M(3, 3) \
+    M(4, 0) M(4, 1) M(4, 2) M(4, 3) M(5, 0) M(5, 1) M(5, 2) M(5, 3) \
+    M(6, 0) M(6, 1) M(6, 2) M(6, 3) M(7, 0) M(7, 1) M(7, 2) M(7, 3) \
+    M(8, 0) M(8, 1) M(8, 2) M(8, 3) M(9, 0) M(9, 1) M(9, 2) M(9, 3) \
+    M(10, 0) M(10, 1) M(10, 2) M(10, 3) M(11, 0) M(11, 1) M(11, 2) M(11, 3)
+#define XFRT_EACH_P(M) M(0) M(1) M(2) M(3)
 
 XFRT_GEMM_INLINE void xfrt_ukr(const int fmt, const int R, const int P, const float *a,
                                const unsigned char *b, size_t pstride, int k0, int kc, float *c,
                                int ldc, int load)
 {
-    XfrtV acc[XFRT_UK_MAXR][XFRT_UK_MAXP][2];
-    XFRT_UNROLL
-    for (int r = 0; r < R; r++) {
-        XFRT_UNROLL
-        for (int p = 0; p < P; p++) {
-            if (load) {
-                XV_LOAD(acc[r][p][0], c + (size_t)r * ldc + p * XFRT_NR);
-                XV_LOAD(acc[r][p][1], c + (size_t)r * ldc + p * XFRT_NR + XFRT_VW);
-            } else {
-                XV_ZERO(acc[r][p][0]);
-                XV_ZERO(acc[r][p][1]);
-            }
-        }
+    XfrtV xfrt_a0_0_0 = XV_ZERO_INIT, xfrt_a0_0_1 = XV_ZERO_INIT,
+          xfrt_a0_1_0 = XV_ZERO_INIT, xfrt_a0_1_1 = XV_ZERO_INIT,
+          xfrt_a0_2_0 = XV_ZERO_INIT, xfrt_a0_2_1 = XV_ZERO_INIT,
+          xfrt_a0_3_0 = XV_ZERO_INIT, xfrt_a0_3_1 = XV_ZERO_INIT,
+          xfrt_a1_0_0 = XV_ZERO_INIT, xfrt_a1_0_1 = XV_ZERO_INIT,
+          xfrt_a1_1_0 = XV_ZERO_INIT, xfrt_a1_1_1 = XV_ZERO_INIT,
+          xfrt_a1_2_0 = XV_ZERO_INIT, xfrt_a1_2_1 = XV_ZERO_INIT,
+          xfrt_a1_3_0 = XV_ZERO_INIT, xfrt_a1_3_1 = XV_ZERO_INIT,
+          xfrt_a2_0_0 = XV_ZERO_INIT, xfrt_a2_0_1 = XV_ZERO_INIT,
+          xfrt_a2_1_0 = XV_ZERO_INIT, xfrt_a2_1_1 = XV_ZERO_INIT,
+          xfrt_a2_2_0 = XV_ZERO_INIT, xfrt_a2_2_1 = XV_ZERO_INIT,
+          xfrt_a2_3_0 = XV_ZERO_INIT, xfrt_a2_3_1 = XV_ZERO_INIT,
+          xfrt_a3_0_0 = XV_ZERO_INIT, xfrt_a3_0_1 = XV_ZERO_INIT,
+          xfrt_a3_1_0 = XV_ZERO_INIT, xfrt_a3_1_1 = XV_ZERO_INIT,
+          xfrt_a3_2_0 = XV_ZERO_INIT, xfrt_a3_2_1 = XV_ZERO_INIT,
+          xfrt_a3_3_0 = XV_ZERO_INIT, xfrt_a3_3_1 = XV_ZERO_INIT,
+          xfrt_a4_0_0 = XV_ZERO_INIT, xfrt_a4_0_1 = XV_ZERO_INIT,
+          xfrt_a4_1_0 = XV_ZERO_INIT, xfrt_a4_1_1 = XV_ZERO_INIT,
+          xfrt_a4_2_0 = XV_ZERO_INIT, xfrt_a4_2_1 = XV_ZERO_INIT,
+          xfrt_a4_3_0 = XV_ZERO_INIT, xfrt_a4_3_1 = XV_ZERO_INIT,
+          xfrt_a5_0_0 = XV_ZERO_INIT, xfrt_a5_0_1 = XV_ZERO_INIT,
+          xfrt_a5_1_0 = XV_ZERO_INIT, xfrt_a5_1_1 = XV_ZERO_INIT,
+          xfrt_a5_2_0 = XV_ZERO_INIT, xfrt_a5_2_1 = XV_ZERO_INIT,
+          xfrt_a5_3_0 = XV_ZERO_INIT, xfrt_a5_3_1 = XV_ZERO_INIT,
+          xfrt_a6_0_0 = XV_ZERO_INIT, xfrt_a6_0_1 = XV_ZERO_INIT,
+          xfrt_a6_1_0 = XV_ZERO_INIT, xfrt_a6_1_1 = XV_ZERO_INIT,
+          xfrt_a6_2_0 = XV_ZERO_INIT, xfrt_a6_2_1 = XV_ZERO_INIT,
+          xfrt_a6_3_0 = XV_ZERO_INIT, xfrt_a6_3_1 = XV_ZERO_INIT,
+          xfrt_a7_0_0 = XV_ZERO_INIT, xfrt_a7_0_1 = XV_ZERO_INIT,
+          xfrt_a7_1_0 = XV_ZERO_INIT, xfrt_a7_1_1 = XV_ZERO_INIT,
+          xfrt_a7_2_0 = XV_ZERO_INIT, xfrt_a7_2_1 = XV_ZERO_INIT,
+          xfrt_a7_3_0 = XV_ZERO_INIT, xfrt_a7_3_1 = XV_ZERO_INIT,
+          xfrt_a8_0_0 = XV_ZERO_INIT, xfrt_a8_0_1 = XV_ZERO_INIT,
+          xfrt_a8_1_0 = XV_ZERO_INIT, xfrt_a8_1_1 = XV_ZERO_INIT,
+          xfrt_a8_2_0 = XV_ZERO_INIT, xfrt_a8_2_1 = XV_ZERO_INIT,
+          xfrt_a8_3_0 = XV_ZERO_INIT, xfrt_a8_3_1 = XV_ZERO_INIT,
+          xfrt_a9_0_0 = XV_ZERO_INIT, xfrt_a9_0_1 = XV_ZERO_INIT,
+          xfrt_a9_1_0 = XV_ZERO_INIT, xfrt_a9_1_1 = XV_ZERO_INIT,
+          xfrt_a9_2_0 = XV_ZERO_INIT, xfrt_a9_2_1 = XV_ZERO_INIT,
+          xfrt_a9_3_0 = XV_ZERO_INIT, xfrt_a9_3_1 = XV_ZERO_INIT,
+          xfrt_a10_0_0 = XV_ZERO_INIT, xfrt_a10_0_1 = XV_ZERO_INIT,
+          xfrt_a10_1_0 = XV_ZERO_INIT, xfrt_a10_1_1 = XV_ZERO_INIT,
+          xfrt_a10_2_0 = XV_ZERO_INIT, xfrt_a10_2_1 = XV_ZERO_INIT,
+          xfrt_a10_3_0 = XV_ZERO_INIT, xfrt_a10_3_1 = XV_ZERO_INIT,
+          xfrt_a11_0_0 = XV_ZERO_INIT, xfrt_a11_0_1 = XV_ZERO_INIT,
+          xfrt_a11_1_0 = XV_ZERO_INIT, xfrt_a11_1_1 = XV_ZERO_INIT,
+          xfrt_a11_2_0 = XV_ZERO_INIT, xfrt_a11_2_1 = XV_ZERO_INIT,
+          xfrt_a11_3_0 = XV_ZERO_INIT, xfrt_a11_3_1 = XV_ZERO_INIT;
+    XfrtV xfrt_w0_0 = XV_ZERO_INIT, xfrt_w0_1 = XV_ZERO_INIT, xfrt_w1_0 = XV_ZERO_INIT,
+          xfrt_w1_1 = XV_ZERO_INIT, xfrt_w2_0 = XV_ZERO_INIT, xfrt_w2_1 = XV_ZERO_INIT,
+          xfrt_w3_0 = XV_ZERO_INIT, xfrt_w3_1 = XV_ZERO_INIT;
+    XfrtV xfrt_s0_0 = XV_ZERO_INIT, xfrt_s0_1 = XV_ZERO_INIT, xfrt_s1_0 = XV_ZERO_INIT,
+          xfrt_s1_1 = XV_ZERO_INIT, xfrt_s2_0 = XV_ZERO_INIT, xfrt_s2_1 = XV_ZERO_INIT,
+          xfrt_s3_0 = XV_ZERO_INIT, xfrt_s3_1 = XV_ZERO_INIT;
+    (void)pstride;
+#define XFRT_UK_IN(r, p)                                                                           \
+    if ((r) < R && (p) < P && load) {                                                              \
+        XV_LOAD(xfrt_a##r##_##p##_0, c + (size_t)(r) * ldc + (p) * XFRT_NR);                      \
+        XV_LOAD(xfrt_a##r##_##p##_1, c + (size_t)(r) * ldc + (p) * XFRT_NR + XFRT_VW);            \
     }
+#define XFRT_UK_OUT(r, p)                                                                          \
+    if ((r) < R && (p) < P) {                                                                      \
+        XV_STORE(c + (size_t)(r) * ldc + (p) * XFRT_NR, xfrt_a##r##_##p##_0);                     \
+        XV_STORE(c + (size_t)(r) * ldc + (p) * XFRT_NR + XFRT_VW, xfrt_a##r##_##p##_1);           \
+    }
+#define XFRT_UK_FMA(r, p)                                                                          \
+    if ((r) < R && (p) < P) {                                                                      \
+        XV_FMAS(xfrt_a##r##_##p##_0, ak[r], xfrt_w##p##_0);                                        \
+        XV_FMAS(xfrt_a##r##_##p##_1, ak[r], xfrt_w##p##_1);                                        \
+    }
+#define XFRT_UK_W_F32(p)                                                                           \
+    if ((p) < P) {                                                                                 \
+        XV_LOAD(xfrt_w##p##_0, bk + (p) * ps);                                                     \
+        XV_LOAD(xfrt_w##p##_1, bk + (p) * ps + XFRT_VW);                                           \
+    }
+#define XFRT_UK_W_BF16(p)                                                                          \
+    if ((p) < P)                                                                                   \
+        XV_LOAD2_BF16(xfrt_w##p##_0, xfrt_w##p##_1, bk + (p) * pstride);
+#define XFRT_UK_S_Q8(p)                                                                            \
+    if ((p) < P) {                                                                                 \
+        XV_LOAD(xfrt_s##p##_0, (const float *)(const void *)(bb + (p) * pstride));                 \
+        XV_LOAD(xfrt_s##p##_1, (const float *)(const void *)(bb + (p) * pstride) + XFRT_VW);       \
+    }
+#define XFRT_UK_W_Q8(p)                                                                            \
+    if ((p) < P) {                                                                                 \
+        XV_LOAD2_Q8(xfrt_w##p##_0, xfrt_w##p##_1, q + (p) * pstride);                              \
+        XV_MUL(xfrt_w##p##_0, xfrt_w##p##_0, xfrt_s##p##_0);                                       \
+        XV_MUL(xfrt_w##p##_1, xfrt_w##p##_1, xfrt_s##p##_1);                                       \
+    }
+    XFRT_EACH_RP(XFRT_UK_IN)
     if (fmt == XFRT_WF_Q8) {
         for (int k = 0; k < kc;) {
             int kk = k0 + k, blk = kk / XFRT_Q8_BLOCK, at = kk % XFRT_Q8_BLOCK;
             int len = XFRT_Q8_BLOCK - at < kc - k ? XFRT_Q8_BLOCK - at : kc - k;
             const unsigned char *bb = b + (size_t)blk * XFRT_Q8_BLOCK_BYTES(XFRT_NR);
-            XfrtV s[XFRT_UK_MAXP][2];
-            XFRT_UNROLL
-            for (int p = 0; p < P; p++) {
-                XV_LOAD(s[p][0], (const float *)(const void *)(bb + p * pstride));
-                XV_LOAD(s[p][1], (const float *)(const void *)(bb + p * pstride) + XFRT_VW);
-            }
+            XFRT_EACH_P(XFRT_UK_S_Q8)
             const unsigned char *q = bb + 4 * XFRT_NR + (size_t)at * XFRT_NR;
             const float *ak = a + (size_t)k * R;
             for (int t = 0; t < len; t++, q += XFRT_NR, ak += R) {
-                XFRT_UNROLL
-                for (int p = 0; p < P; p++) {
-                    XfrtV w0, w1;
-                    XV_LOAD2_Q8(w0, w1, q + p * pstride);
-                    XV_MUL(w0, w0, s[p][0]);
-                    XV_MUL(w1, w1, s[p][1]);
-                    XFRT_UNROLL
-                    for (int r = 0; r < R; r++) {
-                        XV_FMAS(acc[r][p][0], ak[r], w0);
-                        XV_FMAS(acc[r][p][1], ak[r], w1);
-                    }
-                }
+                XFRT_EACH_P(XFRT_UK_W_Q8)
+                XFRT_EACH_RP(XFRT_UK_FMA)
             }
             k += len;
         }
     } else if (fmt == XFRT_WF_BF16) {
         const unsigned char *bk = b + (size_t)k0 * XFRT_NR * 2;
-        for (int k = 0; k < kc; k++, bk += 2 * XFRT_NR) {
-            XFRT_UNROLL
-            for (int p = 0; p < P; p++) {
-                XfrtV w0, w1;
-                XV_LOAD2_BF16(w0, w1, bk + p * pstride);
-                XFRT_UNROLL
-                for (int r = 0; r < R; r++) {
-                    XV_FMAS(acc[r][p][0], a[(size_t)k * R + r], w0);
-                    XV_FMAS(acc[r][p][1], a[(size_t)k * R + r], w1);
-                }
-            }
+        const float *ak = a;
+        for (int k = 0; k < kc; k++, bk += 2 * XFRT_NR, ak += R) {
+            XFRT_EACH_P(XFRT_UK_W_BF16)
+            XFRT_EACH_RP(XFRT_UK_FMA)
         }
     } else {
         const float *bk = (const float *)(const void *)b + (size_t)k0 * XFRT_NR;
+        const float *ak = a;
         size_t ps = pstride / sizeof(float);
-        for (int k = 0; k < kc; k++, bk += XFRT_NR) {
-            XFRT_UNROLL
-            for (int p = 0; p < P; p++) {
-                XfrtV w0, w1;
-                XV_LOAD(w0, bk + p * ps);
-                XV_LOAD(w1, bk + p * ps + XFRT_VW);
-                XFRT_UNROLL
-                for (int r = 0; r < R; r++) {
-                    XV_FMAS(acc[r][p][0], a[(size_t)k * R + r], w0);
-                    XV_FMAS(acc[r][p][1], a[(size_t)k * R + r], w1);
-                }
-            }
+        (void)ps;
+        for (int k = 0; k < kc; k++, bk += XFRT_NR, ak += R) {
+            XFRT_EACH_P(XFRT_UK_W_F32)
+            XFRT_EACH_RP(XFRT_UK_FMA)
         }
     }
-    XFRT_UNROLL
-    for (int r = 0; r < R; r++) {
-        XFRT_UNROLL
-        for (int p = 0; p < P; p++) {
-            XV_STORE(c + (size_t)r * ldc + p * XFRT_NR, acc[r][p][0]);
-            XV_STORE(c + (size_t)r * ldc + p * XFRT_NR + XFRT_VW, acc[r][p][1]);
-        }
-    }
+    XFRT_EACH_RP(XFRT_UK_OUT)
+#undef XFRT_UK_IN
+#undef XFRT_UK_OUT
+#undef XFRT_UK_FMA
+#undef XFRT_UK_W_F32
+#undef XFRT_UK_W_BF16
+#undef XFRT_UK_S_Q8
+#undef XFRT_UK_W_Q8
 }
 
 /* Panel p of matrix m (matrix 0 of its stack). */

@@ -1,9 +1,10 @@
 /* xfrt_lanes.h - the dot-product lanes every kernel file shares (internal to
  * the runtime; embedded once into generated code, after xfrt.h).
  *
- * Every dot product (xfrt_dot, the linear tiles) accumulates in XFRT_LANES
+ * xfrt_dot (attention scores, the sparse FFN) accumulates in XFRT_LANES
  * independent lanes and sums them in one fixed tree, so a given output element
- * gets the same bits whichever tile shape, thread or call computed it. */
+ * gets the same bits whichever thread or call computed it.  The matrix
+ * products have their own kernels (xfrt_gemm.h). */
 #ifndef XFRT_LANES_H
 #define XFRT_LANES_H
 
