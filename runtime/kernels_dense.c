@@ -183,7 +183,7 @@ XFRT_API void xfrt_glu(float *y, const float *a, const float *b, size_t count, i
  *     k-block into an fp32 block reused by every row tile), for each tile of
  *     XFRT_MR rows: XFRT_MR x XFRT_NR outputs;
  *   n <= XFRT_SKINNY (decode, MoD's routed rows, small expert groups): all n
- *     rows times XFRT_SKINNY_P panels at a time, read in their stored format:
+ *     rows times XFRT_SKINNY_PANELS panels at a time, read in their stored format:
  *     a stream through the panels, parallel over column blocks.
  * After the last k-block the epilogue turns C into the output while it is in
  * cache.  Which item a thread runs and how the blocks are cut change no bit
@@ -275,48 +275,38 @@ static inline void xfrt_pack_a(float *a, int R, const float *x, const int32_t *r
     }
 }
 
-/* The skinny kernel for R = n rows (a constant after inlining) over np panels
- * of W from panel p0, into c (row stride XFRT_NC). */
-XFRT_GEMM_INLINE void xfrt_skinny(const XfrtMat *W, const int R, const float *a, int p0, int np,
-                                  int kb, int kc, float *c, int load)
+/* The skinny kernel: n rows (packed in tiles of xfrt_skinny_rows(n)) over np
+ * panels of W from panel p0, into c (row stride XFRT_NC). */
+static void xfrt_skinny(const XfrtMat *W, int n, const float *a, int p0, int np, int kb, int kc,
+                        float *c, int load)
 {
+    static const XfrtUkFn group[3][2] = {{xfrt_uk_f32_r1_g, xfrt_uk_f32_r4_g},
+                                         {xfrt_uk_bf16_r1_g, xfrt_uk_bf16_r4_g},
+                                         {xfrt_uk_q8_r1_g, xfrt_uk_q8_r4_g}};
+    static const XfrtUkFn one[3][2] = {{xfrt_uk_f32_r1_1, xfrt_uk_f32_r4_1},
+                                       {xfrt_uk_bf16_r1_1, xfrt_uk_bf16_r4_1},
+                                       {xfrt_uk_q8_r1_1, xfrt_uk_q8_r4_1}};
+    static const int panels[2] = {XFRT_SKINNY_PANELS(1), XFRT_SKINNY_PANELS(4)};
+    int f = W->fmt == XFRT_WF_BF16 ? 1 : W->fmt == XFRT_WF_Q8 ? 2 : 0;
+    int r = n <= 1 ? 0 : 1, P = panels[r];
+    (void)n;
     const unsigned char *b = xfrt_mat_panel(W, p0);
     size_t ps = W->panel_bytes;
     int p = 0;
-    switch (W->fmt) {
-    case XFRT_WF_Q8:
-        for (; p + XFRT_SKINNY_P <= np; p += XFRT_SKINNY_P)
-            xfrt_ukr(XFRT_WF_Q8, R, XFRT_SKINNY_P, a, b + p * ps, ps, kb, kc, c + p * XFRT_NR, XFRT_NC, load);
-        for (; p < np; p++)
-            xfrt_ukr(XFRT_WF_Q8, R, 1, a, b + p * ps, ps, kb, kc, c + p * XFRT_NR, XFRT_NC, load);
-        break;
-    case XFRT_WF_BF16:
-        for (; p + XFRT_SKINNY_P <= np; p += XFRT_SKINNY_P)
-            xfrt_ukr(XFRT_WF_BF16, R, XFRT_SKINNY_P, a, b + p * ps, ps, kb, kc, c + p * XFRT_NR, XFRT_NC, load);
-        for (; p < np; p++)
-            xfrt_ukr(XFRT_WF_BF16, R, 1, a, b + p * ps, ps, kb, kc, c + p * XFRT_NR, XFRT_NC, load);
-        break;
-    default:
-        for (; p + XFRT_SKINNY_P <= np; p += XFRT_SKINNY_P)
-            xfrt_ukr(XFRT_WF_F32, R, XFRT_SKINNY_P, a, b + p * ps, ps, kb, kc, c + p * XFRT_NR, XFRT_NC, load);
-        for (; p < np; p++)
-            xfrt_ukr(XFRT_WF_F32, R, 1, a, b + p * ps, ps, kb, kc, c + p * XFRT_NR, XFRT_NC, load);
-    }
+    for (; p + P <= np; p += P)
+        group[f][r](a, b + p * ps, ps, kb, kc, c + p * XFRT_NR, load);
+    for (; p < np; p++)
+        one[f][r](a, b + p * ps, ps, kb, kc, c + p * XFRT_NR, load);
 }
 
 /* One k-block of one product of an item: rows [0, rows) of A (packed in
  * tiles) times panels [p0, p0 + np) of W, into c. */
-static inline void xfrt_item_product(const XfrtMat *W, const float *a, int n, int rows, int p0,
-                                     int np, int kb, int kc, float *c, float *bbuf)
+static void xfrt_item_product(const XfrtMat *W, const float *a, int n, int rows, int p0, int np,
+                              int kb, int kc, float *c, float *bbuf)
 {
     int load = kb > 0;
     if (n <= XFRT_SKINNY) {
-        switch (n) {
-        case 1: xfrt_skinny(W, 1, a, p0, np, kb, kc, c, load); break;
-        case 2: xfrt_skinny(W, 2, a, p0, np, kb, kc, c, load); break;
-        case 3: xfrt_skinny(W, 3, a, p0, np, kb, kc, c, load); break;
-        default: xfrt_skinny(W, 4, a, p0, np, kb, kc, c, load); break;
-        }
+        xfrt_skinny(W, n, a, p0, np, kb, kc, c, load);
         return;
     }
     int tiles = (rows + XFRT_MR - 1) / XFRT_MR;
@@ -329,8 +319,8 @@ static inline void xfrt_item_product(const XfrtMat *W, const float *a, int n, in
             k0 = 0;
         }
         for (int t = 0; t < tiles; t++)
-            xfrt_ukr(XFRT_WF_F32, XFRT_MR, 1, a + (size_t)t * kc * XFRT_MR, b, 0, k0, kc,
-                     c + (size_t)t * XFRT_MR * XFRT_NC + p * XFRT_NR, XFRT_NC, load);
+            xfrt_uk_gemm(a + (size_t)t * kc * XFRT_MR, b, 0, k0, kc,
+                         c + (size_t)t * XFRT_MR * XFRT_NC + p * XFRT_NR, load);
     }
 }
 
@@ -408,7 +398,7 @@ XFRT_API void xfrt_linear_fused_rows(const float *x, const int32_t *rowidx, int 
                                 norm->eps, norm->kind == XFRT_NORM_LAYER, &mean[i - r0], &inv[i - r0]);
         stats_rb = rb;
         int p0 = c0 / XFRT_NR, np = (c1 - c0 + XFRT_NR - 1) / XFRT_NR;
-        int tile = skinny ? n : XFRT_MR;
+        int tile = skinny ? xfrt_skinny_rows(n) : XFRT_MR;
         if (in <= 0) {      /* empty sums: zeros */
             memset(cbuf, 0, sizeof cbuf);
             memset(cbuf2, 0, sizeof cbuf2);

@@ -48,6 +48,7 @@
 #define XFRT_VW 16
 #define XFRT_MR 12
 #define XFRT_SKINNY_P 4
+#define XFRT_ACC 16   /* vector registers for a skinny kernel's accumulators */
 typedef __m512 XfrtV;
 #define XV_ZERO_INIT _mm512_setzero_ps()
 #define XV_ZERO(v) ((v) = _mm512_setzero_ps())
@@ -72,6 +73,7 @@ typedef __m512 XfrtV;
 #define XFRT_VW 8
 #define XFRT_MR 6
 #define XFRT_SKINNY_P 4
+#define XFRT_ACC 8   /* vector registers for a skinny kernel's accumulators */
 typedef __m256 XfrtV;
 #define XV_ZERO_INIT _mm256_setzero_ps()
 #define XV_ZERO(v) ((v) = _mm256_setzero_ps())
@@ -95,6 +97,7 @@ typedef __m256 XfrtV;
 #define XFRT_VW 4
 #define XFRT_MR 8
 #define XFRT_SKINNY_P 4
+#define XFRT_ACC 16   /* vector registers for a skinny kernel's accumulators */
 typedef float32x4_t XfrtV;
 #define XV_ZERO_INIT vdupq_n_f32(0.0f)
 #define XV_ZERO(v) ((v) = vdupq_n_f32(0.0f))
@@ -118,6 +121,7 @@ typedef float32x4_t XfrtV;
 #define XFRT_VW 4
 #define XFRT_MR 4
 #define XFRT_SKINNY_P 2
+#define XFRT_ACC 8   /* vector registers for a skinny kernel's accumulators */
 typedef struct {
     float v[XFRT_VW];
 } XfrtV;
@@ -322,6 +326,40 @@ XFRT_GEMM_INLINE void xfrt_ukr(const int fmt, const int R, const int P, const fl
 #undef XFRT_UK_S_Q8
 #undef XFRT_UK_W_Q8
 }
+
+/* The kernels the product driver calls, each compiled once (not inlined into
+ * every caller: that multiplied the generated code's compile time):
+ *   xfrt_uk_gemm           fp32, XFRT_MR rows x 1 panel;
+ *   xfrt_uk_FMT_rR_g / _1  FMT = f32, bf16, q8; R = 1 or 4 rows (n = 2, 3 run
+ *                          as 4 with zero rows) x XFRT_SKINNY_PANELS(R) / 1
+ *                          panels: the streaming kernel of small n. */
+#if defined(__GNUC__) || defined(__clang__)
+#define XFRT_UK_FN static __attribute__((noinline, unused))
+#else
+#define XFRT_UK_FN static
+#endif
+#define XFRT_SKINNY_PANELS(R)                                                                      \
+    (XFRT_ACC / (2 * (R)) < 1 ? 1 : XFRT_ACC / (2 * (R)) < XFRT_SKINNY_P ? XFRT_ACC / (2 * (R)) : XFRT_SKINNY_P)
+typedef void (*XfrtUkFn)(const float *a, const unsigned char *b, size_t pstride, int k0, int kc,
+                         float *c, int load);
+#define XFRT_UK_INST(name, fmt, R, P)                                                              \
+    XFRT_UK_FN void name(const float *a, const unsigned char *b, size_t pstride, int k0, int kc,    \
+                         float *c, int load)                                                       \
+    {                                                                                              \
+        xfrt_ukr(fmt, R, P, a, b, pstride, k0, kc, c, XFRT_NC, load);                              \
+    }
+XFRT_UK_INST(xfrt_uk_gemm, XFRT_WF_F32, XFRT_MR, 1)
+#define XFRT_UK_FMT(tag, fmt)                                                                      \
+    XFRT_UK_INST(xfrt_uk_##tag##_r1_g, fmt, 1, XFRT_SKINNY_PANELS(1))                             \
+    XFRT_UK_INST(xfrt_uk_##tag##_r1_1, fmt, 1, 1)                                                  \
+    XFRT_UK_INST(xfrt_uk_##tag##_r4_g, fmt, 4, XFRT_SKINNY_PANELS(4))                             \
+    XFRT_UK_INST(xfrt_uk_##tag##_r4_1, fmt, 4, 1)
+XFRT_UK_FMT(f32, XFRT_WF_F32)
+XFRT_UK_FMT(bf16, XFRT_WF_BF16)
+XFRT_UK_FMT(q8, XFRT_WF_Q8)
+
+/* Rows the skinny kernel computes for n rows (n <= XFRT_SKINNY). */
+static inline int xfrt_skinny_rows(int n) { return n <= 1 ? 1 : 4; }
 
 /* Panel p of matrix m (matrix 0 of its stack). */
 static inline const unsigned char *xfrt_mat_panel(const XfrtMat *m, int p)
