@@ -21,3 +21,14 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
   xf_gemm_test(avx2 -mavx2 -mfma -mf16c)
   xf_gemm_test(avx512 -mavx512f -mavx512bw -mavx512vl -mavx2 -mfma -mf16c)
 endif()
+
+# The NEON path, cross-compiled and run under qemu-user when both are here
+# (Debian's gcc-aarch64-linux-gnu and qemu-user; without OpenMP).
+find_program(XF_AARCH64_GCC aarch64-linux-gnu-gcc)
+find_program(XF_QEMU_AARCH64 qemu-aarch64)
+if(XF_AARCH64_GCC AND XF_QEMU_AARCH64 AND EXISTS /usr/aarch64-linux-gnu)
+  add_test(NAME unit.test_gemm_neon
+           COMMAND sh -c "\"$0\" -std=c11 -O2 -I\"$1\" -D_POSIX_C_SOURCE=200809L -DXF_BINARY_DIR='\"/tmp\"' \"$1/tests/gemm/test_gemm_isa.c\" -o \"$2/test_gemm_neon\" -lm && QEMU_LD_PREFIX=/usr/aarch64-linux-gnu \"$3\" \"$2/test_gemm_neon\""
+                   ${XF_AARCH64_GCC} ${CMAKE_SOURCE_DIR} ${CMAKE_BINARY_DIR} ${XF_QEMU_AARCH64})
+  set_tests_properties(unit.test_gemm_neon PROPERTIES LABELS unit SKIP_RETURN_CODE 77)
+endif()
