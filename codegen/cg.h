@@ -33,12 +33,22 @@ typedef struct {
     int                n_rope;    /* RoPE tables m->rope[i]: one per distinct (head_dim, base) */
     int64_t           *rope_hd;
     double            *rope_base;
+    int32_t           *mat_index;     /* [n_nodes+1]: slot in m->mat[] (a matrix a product or the
+                                       * embedding reads: XfrtMat), -1 if none */
+    uint8_t           *weight_use;    /* [n_nodes+1]: CG_USE_* bits of each weight */
     char               ring[16][48];  /* short names handed out by cg_fmt */
     int                ring_next;
 } CgCtx;
 
 /* A short formatted name valid for the next 15 calls (for use inside one cw_line). */
 const char *cg_fmt(CgCtx *c, const char *fmt, ...) XF_PRINTF(2, 3);
+
+/* how the generated code reads a weight: CG_USE_PRODUCT and CG_USE_EMBED
+ * through its XfrtMat (packed panels, or rows for an embedding-only table),
+ * CG_USE_FLOAT through a plain fp32 pointer */
+enum { CG_USE_PRODUCT = 1, CG_USE_EMBED = 2, CG_USE_FLOAT = 4 };
+void        cg_weight_uses(const XfGraph *g, uint8_t *use);
+const char *cg_mat(CgCtx *c, XfId id);          /* "t12m": the XfrtMat * of weight t12 */
 
 const char *cg_float(CgCtx *c, double v);      /* a valid float literal: "0.0f", "1e-05f" */
 const char *cg_var(CgCtx *c, XfId id);          /* "t12", or "logits" for the output */

@@ -34,14 +34,18 @@ void emit_positions(CgCtx *c, XfId id)
 void emit_weight(CgCtx *c, XfId id)
 {
     const XfNode *x = &c->g->nodes[id];
-    cw_line(c->w, "const float *%s = m->w[%d];   /* %s */", OUT, c->weight_index[id], x->attr.name);
+    if (c->weight_use[id] & CG_USE_FLOAT)
+        cw_line(c->w, "const float *%s = m->w[%d];   /* %s */", OUT, c->weight_index[id], x->attr.name);
+    if (c->mat_index[id] >= 0)
+        cw_line(c->w, "const XfrtMat *%s = &m->mat[%d];   /* %s, packed */", cg_mat(c, id),
+                c->mat_index[id], x->attr.name);
 }
 
 void emit_embed(CgCtx *c, XfId id)
 {
     const XfGraph *g = c->g;
     cg_decl(c, id);
-    cw_line(c->w, "xfrt_embed(/* y */ %s, /* table */ %s, /* idx */ %s, /* rows */ %s, /* dim */ %lld);", OUT, V(0), V(1), ROWS, LL(cg_last_dim(c, id)));
+    cw_line(c->w, "xfrt_embed(/* y */ %s, /* table */ %s, /* idx */ %s, /* rows */ %s, /* dim */ %lld);", OUT, cg_mat(c, g->nodes[id].in[0]), V(1), ROWS, LL(cg_last_dim(c, id)));
 }
 
 void emit_add(CgCtx *c, XfId id)
@@ -79,7 +83,7 @@ void emit_linear(CgCtx *c, XfId id)
 {
     const XfGraph *g = c->g;
     cg_decl(c, id);
-    cw_line(c->w, "xfrt_linear(/* y */ %s, /* x */ %s, /* W */ %s, /* rows */ %s, /* in */ %lld, /* out */ %lld);", OUT, V(0), V(1), ROWS,
+    cw_line(c->w, "xfrt_linear(/* y */ %s, /* x */ %s, /* W */ %s, /* rows */ %s, /* in */ %lld, /* out */ %lld);", OUT, V(0), cg_mat(c, g->nodes[id].in[1]), ROWS,
             LL(cg_last_dim(c, g->nodes[id].in[0])), LL(cg_last_dim(c, id)));
 }
 
@@ -140,6 +144,11 @@ static const char *slot_var(CgCtx *c, XfId id, int slot)
     return slot >= 0 ? cg_var(c, c->g->nodes[id].in[slot]) : "NULL";
 }
 
+static const char *slot_mat(CgCtx *c, XfId id, int slot)
+{
+    return slot >= 0 ? cg_mat(c, c->g->nodes[id].in[slot]) : "NULL";
+}
+
 void emit_fused(CgCtx *c, XfId id)
 {
     const XfGraph *g = c->g;
@@ -156,7 +165,7 @@ void emit_fused(CgCtx *c, XfId id)
         const XfFuseSeg *sg = &fu->seg[s];
         cw_open(c->w, "%s", "");
         cw_line(c->w, ".y = %s, .cols = %lld, .W = %s, .W2 = %s,", seg_ptr(c, id, sg), LL(sg->cols),
-                slot_var(c, id, sg->w), slot_var(c, id, sg->w2));
+                slot_mat(c, id, sg->w), slot_mat(c, id, sg->w2));
         cw_line(c->w, ".bias = %s, .bias2 = %s, .act = %s,", slot_var(c, id, sg->bias),
                 slot_var(c, id, sg->bias2), sg->act >= 0 ? act_const((XfAct)sg->act) : "-1");
         if (sg->rope_pos >= 0) {

@@ -69,7 +69,7 @@ void emit_grouped_linear(CgCtx *c, XfId id)
 {
     const XfGraph *g = c->g;
     cg_decl(c, id);
-    cw_line(c->w, "xfrt_grouped_linear(/* y */ %s, /* xs */ %s, /* W */ %s, &%s, /* in */ %lld, /* out */ %lld);", OUT, V(0), V(1),
+    cw_line(c->w, "xfrt_grouped_linear(/* y */ %s, /* xs */ %s, /* W */ %s, &%s, /* in */ %lld, /* out */ %lld);", OUT, V(0), cg_mat(c, g->nodes[id].in[1]),
             route(c, g->nodes[id].in[2]), LL(cg_last_dim(c, g->nodes[id].in[0])),
             LL(cg_last_dim(c, id)));
 }

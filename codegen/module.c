@@ -39,6 +39,36 @@ const char *cg_float(CgCtx *c, double v)
     return cg_fmt(c, "%sf", buf);
 }
 
+const char *cg_mat(CgCtx *c, XfId id)
+{
+    XF_ASSERT(c->mat_index[id] >= 0);
+    return cg_fmt(c, "t%um", id);
+}
+
+/* Every input slot of every node: a product's W (linear, grouped_linear, a
+ * fused group's W and W2), the embedding's table, or anything else. */
+void cg_weight_uses(const XfGraph *g, uint8_t *use)
+{
+    for (XfId id = 0; id <= g->n_nodes; id++)
+        use[id] = 0;
+    for (XfId id = 1; id <= g->n_nodes; id++) {
+        const XfNode *x = &g->nodes[id];
+        for (int i = 0; i < x->n_in; i++) {
+            int u = CG_USE_FLOAT;
+            if ((x->op == XF_OP_LINEAR || x->op == XF_OP_GROUPED_LINEAR) && i == 1)
+                u = CG_USE_PRODUCT;
+            else if (x->op == XF_OP_EMBED && i == 0)
+                u = CG_USE_EMBED;
+            else if (x->op == XF_OP_FUSED)
+                for (int s = 0; s < x->attr.fuse->n_seg; s++)
+                    if (x->attr.fuse->seg[s].w == i || x->attr.fuse->seg[s].w2 == i)
+                        u = CG_USE_PRODUCT;
+            XF_ASSERT(u == CG_USE_FLOAT || g->nodes[x->in[i]].op == XF_OP_WEIGHT);
+            use[x->in[i]] |= (uint8_t)u;
+        }
+    }
+}
+
 const char *cg_var(CgCtx *c, XfId id)
 {
     return c->g->nodes[id].flags & XF_NODE_OUTPUT ? "logits" : cg_fmt(c, "t%u", id);
@@ -210,11 +240,12 @@ static int n_weights(const XfGraph *g)
 
 /* ---- weight formats (--weights) ------------------------------------------
  * Which matrices convert is ir_weight_converts; the values each format
- * stands for are runtime/xfrt_wfmt.h's.  For now open keeps every converted
- * matrix as the fp32 values w' it stands for (xfrt_st_get_converted), so
- * every reader of a matrix (products, the embedding gather, experts, sparse
- * FFN units) sees w' unchanged; the compact storage replaces these two. */
-static const char *weight_fmt_const(CgCtx *c, const XfNode *w)
+ * stands for are runtime/xfrt_wfmt.h's.  open reads every tensor's fp32
+ * values (BF16 and F16 widened exactly); xfrt_mat_pack converts a matrix to
+ * its format while it packs it, and a converted matrix read as floats (a
+ * sparse FFN's units) is kept as its w' values (xfrt_wf_apply), so every
+ * reader of a matrix sees w'. */
+static const char *weight_fmt_const(const CgCtx *c, const XfNode *w)
 {
     if (!ir_weight_converts(w->attr.name))
         return "XFRT_WF_F32";
@@ -229,9 +260,9 @@ static void emit_weight_loads(CgCtx *c)
 {
     CWriter *w = c->w;
     cw_line(w, "for (int xf_i = 0; xf_i < %d; xf_i++)", n_weights(c->g));
-    cw_line(w, "    if (xfrt_st_get_converted(&xf_m->st, xf_weights[xf_i].name, xf_weights[xf_i].rank,");
-    cw_line(w, "                              xf_weights[xf_i].dim, xf_weights[xf_i].fmt, &xf_m->w[xf_i],");
-    cw_line(w, "                              xf_err, xf_err_size) != 0)");
+    cw_line(w, "    if (xfrt_st_get_for(&xf_m->st, xf_weights[xf_i].name, xf_weights[xf_i].rank,");
+    cw_line(w, "                        xf_weights[xf_i].dim, xf_weights[xf_i].fmt, &xf_m->w[xf_i],");
+    cw_line(w, "                        xf_err, xf_err_size) != 0)");
     cw_line(w, "        goto xf_fail;");
 }
 
@@ -281,8 +312,8 @@ static void emit_header(CgCtx *c, XfStrBuf *h)
     xf_sb_printf(h, "#define %s_ERR_TOKEN     (-2)  /* a token outside [0, VOCAB) */\n", N);
     xf_sb_printf(h, "#define %s_ERR_FULL      (-3)  /* decode with CONTEXT tokens in the cache */\n", N);
     xf_sb_printf(h, "#define %s_ERR_NO_DECODE (-4)  /* decode on a model with bidirectional attention */\n\n", N);
-    xf_sb_printf(h, "/* One loaded model: its weights (memory-mapped from the file), activation\n"
-                    " * arena and KV cache.  Opaque; made by %s_open, freed by %s_close. */\n", N, N);
+    xf_sb_printf(h, "/* One loaded model: its weights (packed from the file by %s_open), activation\n"
+                    " * arena and KV cache.  Opaque; made by %s_open, freed by %s_close. */\n", N, N, N);
     xf_sb_printf(h, "typedef struct %s %s;\n\n", N, N);
     xf_sb_printf(h,
         "/* Opens the safetensors file at weights_path, checks that it holds every\n"
@@ -290,10 +321,11 @@ static void emit_header(CgCtx *c, XfStrBuf *h)
         " * the matrices as %s_WEIGHTS says, and allocates the arena\n"
         " * and KV cache (empty).  Returns a new model that the caller owns and frees\n"
         " * with %s_close, or NULL with a message naming the file or the tensor in\n"
-        " * err (err_size bytes, always NUL-terminated; err may be NULL).  The file\n"
-        " * stays mapped until %s_close; weights_path is not kept. */\n", N, N, N);
+        " * err (err_size bytes, always NUL-terminated; err may be NULL).  The matrices\n"
+        " * are packed into the kernels' layout and the file is unmapped before %s_open\n"
+        " * returns; weights_path is not kept. */\n", N, N, N);
     xf_sb_printf(h, "%s *%s_open(const char *weights_path, char *err, size_t err_size);\n\n", N, N);
-    xf_sb_printf(h, "/* Frees m and everything it holds, and unmaps the weights.  NULL is a no-op. */\n");
+    xf_sb_printf(h, "/* Frees m and everything it holds.  NULL is a no-op. */\n");
     xf_sb_printf(h, "void %s_close(%s *m);\n\n", N, N);
     xf_sb_printf(h,
         "/* Runs the model over tokens[0..n), 1 <= n <= CONTEXT, from an empty cache,\n"
@@ -311,6 +343,15 @@ static void emit_header(CgCtx *c, XfStrBuf *h)
     xf_sb_printf(h, "/* Empties the KV cache: the next decode is at position 0.  NULL is a no-op. */\n");
     xf_sb_printf(h, "void %s_reset(%s *m);\n\n", N, N);
     xf_sb_printf(h, "#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
+}
+
+/* a weight kept as fp32 values after open: read through a float pointer, or
+ * an fp32 table only the embedding reads (its XfrtMat borrows the copy) */
+static bool weight_kept(const CgCtx *c, XfId id)
+{
+    uint8_t u = c->weight_use[id];
+    return (u & CG_USE_FLOAT) ||
+           (u == CG_USE_EMBED && !strcmp(weight_fmt_const(c, &c->g->nodes[id]), "XFRT_WF_F32"));
 }
 
 static void emit_api(CgCtx *c)
@@ -352,9 +393,60 @@ static void emit_api(CgCtx *c)
     free(kvd);
     cw_close(w, ";");
     cw_blank(w);
+    /* the matrices: packed once in open (runtime/kernels_gemm.c), the file's
+     * values converted per --weights; the other tensors copied as fp32 */
+    int nm = 0, nk = 0;
+    long long kept_floats = 0;
+    for (XfId id = 1; id <= g->n_nodes; id++) {
+        if (g->nodes[id].op != XF_OP_WEIGHT)
+            continue;
+        nm += c->mat_index[id] >= 0;
+        if (weight_kept(c, id)) {
+            long long cnt = 1;
+            for (int i = 0; i < g->nodes[id].shape.rank; i++)
+                cnt *= g->nodes[id].shape.dim[i];
+            kept_floats += (cnt + 15) / 16 * 16;
+            nk++;
+        }
+    }
+    cw_line(w, "/* matrices (weight slot, experts, rows, cols, format, panels: 1 for a product's");
+    cw_line(w, " * XFRT_NR-wide panels, 0 for an embedding-only table's rows) */");
+    cw_open(w, "static const struct { int w, experts, rows, cols, fmt, panels; } xf_mats[%d] =", nm ? nm : 1);
+    for (XfId id = 1; id <= g->n_nodes; id++) {
+        const XfNode *x = &g->nodes[id];
+        if (x->op != XF_OP_WEIGHT || c->mat_index[id] < 0)
+            continue;
+        int r3 = x->shape.rank == 3;
+        cw_line(w, "{%d, %lld, %lld, %lld, %s, %d},   /* %s */", c->weight_index[id],
+                (long long)(r3 ? x->shape.dim[0] : 1), (long long)x->shape.dim[r3],
+                (long long)x->shape.dim[r3 + 1], weight_fmt_const(c, x),
+                (c->weight_use[id] & CG_USE_PRODUCT) != 0, x->attr.name);
+    }
+    if (!nm)
+        cw_line(w, "{0, 0, 0, 0, 0, 0},");
+    cw_close(w, ";");
+    cw_line(w, "/* tensors kept as fp32 values after open (weight slot, floats, cols, format: a");
+    cw_line(w, " * converted matrix read as floats holds its w' values) */");
+    cw_open(w, "static const struct { int w; long long floats; int cols, fmt; } xf_kept[%d] =", nk ? nk : 1);
+    for (XfId id = 1; id <= g->n_nodes; id++) {
+        const XfNode *x = &g->nodes[id];
+        if (x->op != XF_OP_WEIGHT || !weight_kept(c, id))
+            continue;
+        long long cnt = 1;
+        for (int i = 0; i < x->shape.rank; i++)
+            cnt *= x->shape.dim[i];
+        cw_line(w, "{%d, %lld, %lld, %s},   /* %s */", c->weight_index[id], cnt,
+                (long long)x->shape.dim[x->shape.rank - 1], weight_fmt_const(c, x), x->attr.name);
+    }
+    if (!nk)
+        cw_line(w, "{-1, 0, 0, 0},");
+    cw_close(w, ";");
+    cw_blank(w);
     cw_open(w, "struct %s", N);
-    cw_line(w, "XfrtSafetensors st;");
-    cw_line(w, "const float *w[%d];", nw);
+    cw_line(w, "XfrtSafetensors st;        /* open while open runs, closed after */");
+    cw_line(w, "const float *w[%d];         /* the fp32 tensors (NULL: only in mat[]) */", nw);
+    cw_line(w, "XfrtMat mat[%d];            /* the matrices, packed */", nm ? nm : 1);
+    cw_line(w, "float *wmem;               /* the fp32 tensors' copies */");
     cw_line(w, "unsigned char *arena;      /* %s_ARENA_BYTES */", N);
     cw_line(w, "float *kv_mem;             /* all KV caches */");
     cw_line(w, "int32_t *kv_pos;");
@@ -378,6 +470,9 @@ static void emit_api(CgCtx *c)
     cw_line(w, "if (!m)");
     cw_line(w, "    return;");
     cw_line(w, "xfrt_st_close(&m->st);");
+    cw_line(w, "for (int i = 0; i < %d; i++)", nm);
+    cw_line(w, "    xfrt_mat_free(&m->mat[i]);");
+    cw_line(w, "free(m->wmem);");
     cw_line(w, "free(m->arena);");
     cw_line(w, "free(m->kv_mem);");
     cw_line(w, "free(m->kv_pos);");
@@ -407,6 +502,40 @@ static void emit_api(CgCtx *c)
     cw_line(w, "return NULL;");
     cw_close(w, NULL);
     emit_weight_loads(c);
+    cw_line(w, "/* the fp32 tensors into one block, the matrices into panels; then the file");
+    cw_line(w, " * is unmapped: no weight is resident twice */");
+    if (kept_floats) {
+        cw_line(w, "xf_m->wmem = (float *)aligned_alloc(64, (size_t)%lld * sizeof(float));", kept_floats);
+        cw_open(w, "if (!xf_m->wmem)");
+        cw_line(w, "snprintf(xf_err, xf_err_size, \"%s_open: out of memory\");", N);
+        cw_line(w, "goto xf_fail;");
+        cw_close(w, NULL);
+    }
+    cw_open(w, "%s", "");
+    cw_line(w, "float *xf_p = xf_m->wmem;");
+    cw_open(w, "for (int xf_i = 0; xf_i < %d; xf_i++)", nk);
+    cw_line(w, "memcpy(xf_p, xf_m->w[xf_kept[xf_i].w], (size_t)xf_kept[xf_i].floats * sizeof(float));");
+    cw_line(w, "xfrt_wf_apply(xf_p, (size_t)xf_kept[xf_i].floats, xf_kept[xf_i].cols, xf_kept[xf_i].fmt);");
+    cw_line(w, "xf_m->w[xf_kept[xf_i].w] = xf_p;");
+    cw_line(w, "xf_p += (xf_kept[xf_i].floats + 15) / 16 * 16;");
+    cw_close(w, NULL);
+    cw_close(w, NULL);
+    cw_line(w, "for (int xf_i = 0; xf_i < %d; xf_i++)", nm);
+    cw_line(w, "    if (xfrt_mat_pack(&xf_m->mat[xf_i], xf_m->w[xf_mats[xf_i].w], xf_mats[xf_i].experts, xf_mats[xf_i].rows,");
+    cw_line(w, "                      xf_mats[xf_i].cols, xf_mats[xf_i].fmt, xf_mats[xf_i].panels ? XFRT_NR : 1) != 0) {");
+    cw_line(w, "        snprintf(xf_err, xf_err_size, \"%s_open: out of memory\");", N);
+    cw_line(w, "        goto xf_fail;");
+    cw_line(w, "    }");
+    cw_line(w, "xfrt_st_close(&xf_m->st);");
+    cw_line(w, "for (int xf_i = 0; xf_i < %d; xf_i++)", nw);
+    cw_line(w, "    xf_m->w[xf_i] = NULL;");
+    cw_open(w, "%s", "");
+    cw_line(w, "float *xf_q = xf_m->wmem;");
+    cw_open(w, "for (int xf_i = 0; xf_i < %d; xf_i++)", nk);
+    cw_line(w, "xf_m->w[xf_kept[xf_i].w] = xf_q;");
+    cw_line(w, "xf_q += (xf_kept[xf_i].floats + 15) / 16 * 16;");
+    cw_close(w, NULL);
+    cw_close(w, NULL);
     cw_line(w, "xf_m->arena = (unsigned char *)aligned_alloc(64, %lld);",
             (long long)((g->plan.arena_bytes + 63) / 64 * 64 + 64));
     cw_line(w, "xf_m->kv_mem = (float *)calloc(%lld, sizeof(float));",
@@ -534,6 +663,14 @@ bool cg_model_emit(const XfGraph *g, const char *out_c, const XfCgOptions *opt, 
     int k = 0;
     for (XfId id = 0; id <= g->n_nodes; id++)
         c.weight_index[id] = id && g->nodes[id].op == XF_OP_WEIGHT ? k++ : -1;
+    c.weight_use = xf_xmalloc(g->n_nodes + 1);
+    cg_weight_uses(g, c.weight_use);
+    c.mat_index = xf_xmalloc((g->n_nodes + 1) * sizeof *c.mat_index);
+    k = 0;
+    for (XfId id = 0; id <= g->n_nodes; id++)
+        c.mat_index[id] = id && g->nodes[id].op == XF_OP_WEIGHT &&
+                                  (c.weight_use[id] & (CG_USE_PRODUCT | CG_USE_EMBED))
+                              ? k++ : -1;
 
     cw_line(&w, "/* %s.c - generated by xfc %s from %s; do not edit.", c.name, XF_VERSION, c.src_base);
     cw_line(&w, " *   %s", cmdline);
@@ -579,6 +716,8 @@ bool cg_model_emit(const XfGraph *g, const char *out_c, const XfCgOptions *opt, 
     free(c.weight_index);
     free(c.rope_hd);
     free(c.rope_base);
+    free(c.weight_use);
+    free(c.mat_index);
     free(src_base);
     free(src_lit);
     free(out_lit);

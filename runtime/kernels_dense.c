@@ -1,25 +1,28 @@
-/* kernels_dense.c - row-wise kernels: embedding, norms, the linear layer,
- * activations and RoPE.
+/* kernels_dense.c - row-wise kernels: embedding, norms, the matrix products
+ * (plain and fused, on the micro-kernels of xfrt_gemm.h), activations and
+ * RoPE.
  *
- * Every dot product in the runtime (xfrt_dot, the linear tiles) accumulates in
- * XFRT_LANES independent lanes and sums them in one fixed tree, so a given
- * (row, column) gets the same bits whichever tile shape, thread or call
- * computed it. */
+ * Every output of a product is one multiply-add chain over k in order
+ * (xfrt_gemm.h), so a given (row, column) gets the same bits whichever tile
+ * shape, thread or call computed it. */
 #include <math.h>
 #include <string.h>
 
 #include "xfrt.h"
 
 #include "xfrt_isa.h"
+#include "xfrt_wfmt.h"
 #include "xfrt_lanes.h"
 #include "xfrt_vmath.h"
+#include "xfrt_gemm.h"
 
-XFRT_API void xfrt_embed(float *y, const float *table, const int32_t *idx, int n, int dim)
+XFRT_API void xfrt_embed(float *y, const XfrtMat *table, const int32_t *idx, int n, int dim)
 {
     long xfrt_lo, xfrt_hi;
-    xfrt_split((long)(n), (double)n * dim, &xfrt_lo, &xfrt_hi);
+    (void)dim;
+    xfrt_split((long)(n), (double)n * table->cols, &xfrt_lo, &xfrt_hi);
     for (int i = (int)xfrt_lo; i < (int)xfrt_hi; i++)
-        memcpy(y + (size_t)i * dim, table + (size_t)idx[i] * dim, (size_t)dim * sizeof *y);
+        xfrt_mat_row(table, idx[i], y + (size_t)i * table->cols);
 }
 
 /* Element-wise loops run in chunks of this many elements, one chunk per
@@ -120,155 +123,6 @@ XFRT_API void xfrt_layernorm(float *y, const float *x, const float *w, const flo
         xfrt_layernorm_row(y + (size_t)i * dim, x + (size_t)i * dim, w, b, dim, eps);
 }
 
-/* ---- linear ---------------------------------------------------------------
- * y[i, o] = x[i, :] . W[o, :].  A tile is R rows of x times C rows of W, each
- * output accumulated in lanes over the whole of `in`.  Tiles are grouped into
- * items of (a block of rows) x (a block of columns whose W rows stay in L2);
- * items are the parallel loop, in column-block-major order. */
-#ifndef XFRT_TILE_R
-#if defined(__clang__)
-#define XFRT_TILE_R 4       /* measured best for each compiler on AVX2 */
-#define XFRT_TILE_C 3
-#else
-#define XFRT_TILE_R 6
-#define XFRT_TILE_C 2
-#endif
-#endif
-#define XFRT_ROW_BLOCK (16 * XFRT_TILE_R)
-
-XFRT_INLINE void xfrt_linear_tile(float *y, const float *x, const float *W, int in, int out,
-                                  int R, int C)
-{
-    if (R == 1 && C == 1) {     /* the same sum, as xfrt_dot computes it */
-        y[0] = xfrt_dot(x, W, in);
-        return;
-    }
-    XfrtLanes acc[XFRT_TILE_R][XFRT_TILE_C], xv[XFRT_TILE_R], wv[XFRT_TILE_C];
-    for (int r = 0; r < R; r++)
-        for (int c = 0; c < C; c++)
-            XFRT_LZERO(acc[r][c]);
-    int k = 0;
-    for (; k + XFRT_LANES <= in; k += XFRT_LANES)
-        for (int r = 0; r < R; r++)
-            for (int c = 0; c < C; c++) {
-                XfrtLanes a, b;     /* the compiler keeps one load of each */
-                XFRT_LLOAD(a, x + (size_t)r * in + k);
-                XFRT_LLOAD(b, W + (size_t)c * in + k);
-                XFRT_LFMA(acc[r][c], a, b);
-            }
-    if (k < in) {
-        for (int r = 0; r < R; r++)
-            XFRT_LTAIL(xv[r], x + (size_t)r * in + k, in - k);
-        for (int c = 0; c < C; c++)
-            XFRT_LTAIL(wv[c], W + (size_t)c * in + k, in - k);
-        for (int r = 0; r < R; r++)
-            for (int c = 0; c < C; c++)
-                XFRT_LFMA(acc[r][c], xv[r], wv[c]);
-    }
-    for (int r = 0; r < R; r++)
-        for (int c = 0; c < C; c++)
-            y[(size_t)r * out + c] = xfrt_lanes_sum(&acc[r][c]);
-}
-
-/* One band of R rows (R <= XFRT_TILE_R, a constant after inlining) over
- * columns [c0, c1). */
-XFRT_INLINE void xfrt_linear_band(float *y, const float *x, const float *W, int in, int out,
-                                  int c0, int c1, int R)
-{
-    int c = c0;
-    for (; c + XFRT_TILE_C <= c1; c += XFRT_TILE_C)
-        xfrt_linear_tile(y + c, x, W + (size_t)c * in, in, out, R, XFRT_TILE_C);
-    for (; c < c1; c++)
-        xfrt_linear_tile(y + c, x, W + (size_t)c * in, in, out, R, 1);
-}
-
-/* Rows [r0, r1) x columns [c0, c1) of y. */
-static inline void xfrt_linear_block(float *y, const float *x, const float *W, int in, int out,
-                                     int r0, int r1, int c0, int c1)
-{
-    int r = r0;
-    for (; r + XFRT_TILE_R <= r1; r += XFRT_TILE_R)
-        xfrt_linear_band(y + (size_t)r * out, x + (size_t)r * in, W, in, out, c0, c1, XFRT_TILE_R);
-    float *yr = y + (size_t)r * out;
-    const float *xr = x + (size_t)r * in;
-    switch (r1 - r) {   /* the remaining rows, as one band */
-    case 0: break;
-    case 1: xfrt_linear_band(yr, xr, W, in, out, c0, c1, 1); break;
-#if XFRT_TILE_R > 2
-    case 2: xfrt_linear_band(yr, xr, W, in, out, c0, c1, 2); break;
-#endif
-#if XFRT_TILE_R > 3
-    case 3: xfrt_linear_band(yr, xr, W, in, out, c0, c1, 3); break;
-#endif
-#if XFRT_TILE_R > 4
-    case 4: xfrt_linear_band(yr, xr, W, in, out, c0, c1, 4); break;
-#endif
-#if XFRT_TILE_R > 5
-    case 5: xfrt_linear_band(yr, xr, W, in, out, c0, c1, 5); break;
-#endif
-    default:    /* XFRT_TILE_R above 6: one row at a time */
-        for (; r < r1; r++)
-            xfrt_linear_band(y + (size_t)r * out, x + (size_t)r * in, W, in, out, c0, c1, 1);
-    }
-}
-
-/* Columns per block: W rows of one block take about 192 KiB (at least one
- * tile, at most 64 tiles); a multiple of the tile width. */
-static inline int xfrt_linear_cols(int in, int out)
-{
-    long cols = 192L * 1024 / ((long)(in > 0 ? in : 1) * (long)sizeof(float));
-    cols = cols / XFRT_TILE_C * XFRT_TILE_C;
-    if (cols < XFRT_TILE_C)
-        cols = XFRT_TILE_C;
-    if (cols > 64 * XFRT_TILE_C)
-        cols = 64 * XFRT_TILE_C;
-    return cols < out ? (int)cols : (out > 0 ? out : 1);
-}
-
-/* The blocking of an [n, in] x [out, in]^T product: rows x cols per item. */
-static inline void xfrt_linear_blocking(int n, int in, int out, int *rows_out, int *cols_out)
-{
-    int cols = xfrt_linear_cols(in, out);
-    int rows = XFRT_ROW_BLOCK;
-    if (n < XFRT_TILE_R) {
-        /* decode: a matrix-vector product bound by memory; many small column blocks */
-        rows = n;
-        cols = 16 * XFRT_TILE_C < out ? 16 * XFRT_TILE_C : out;
-    }
-    /* enough items to share among threads: narrower blocks, then shorter ones
-     * (any blocking gives the same bits) */
-    while ((long)((out + cols - 1) / cols) * ((n + rows - 1) / rows) < 64) {
-        if (cols >= 8 * XFRT_TILE_C)
-            cols = cols / 2 / XFRT_TILE_C * XFRT_TILE_C;
-        else if (rows >= 2 * XFRT_TILE_R)
-            rows = rows / 2 / XFRT_TILE_R * XFRT_TILE_R;
-        else
-            break;
-    }
-    *rows_out = rows;
-    *cols_out = cols;
-}
-
-XFRT_API void xfrt_linear(float *y, const float *x, const float *W, int n, int in, int out)
-{
-    if (n <= 0 || out <= 0)
-        return;
-    int rows, cols;
-    xfrt_linear_blocking(n, in, out, &rows, &cols);
-    int n_cb = (out + cols - 1) / cols, n_rb = (n + rows - 1) / rows;
-    long items = (long)n_cb * n_rb;
-    /* 2 flops per multiply-add; a matrix-vector product over a big W stays
-     * parallel (it is bound by memory bandwidth, which two cores share well) */
-    long xfrt_lo, xfrt_hi;
-    xfrt_split((long)(items), 2.0 * n * in * out, &xfrt_lo, &xfrt_hi);
-    for (long it = (long)xfrt_lo; it < (long)xfrt_hi; it++) {
-        int cb = (int)(it / n_rb), rb = (int)(it % n_rb);
-        int c1 = (cb + 1) * cols < out ? (cb + 1) * cols : out;
-        int r1 = (rb + 1) * rows < n ? (rb + 1) * rows : n;
-        xfrt_linear_block(y, x, W, in, out, rb * rows, r1, cb * cols, c1);
-    }
-}
-
 /* ---- activations -----------------------------------------------------------
  * Vectorized (xfrt_vmath.h): each element is computed alone, the array's
  * tail through the same code as whole vectors, so an element's bits do not
@@ -340,15 +194,25 @@ XFRT_API void xfrt_glu(float *y, const float *a, const float *b, size_t count, i
     xfrt_act_all(y, a, b, count, act);
 }
 
-/* ---- the fused product ------------------------------------------------------
- * Items are (segment, column block, row block), in that order; an item runs
- * its rows in bands: the band's rows are normalized into a stack buffer (the
- * prologue; nothing is stored to the arena), xfrt_linear_block computes the
- * band times the block's W rows into a small tile buffer (the same sums as
- * xfrt_linear: lanes over the whole of `in`), and the epilogue turns the tile
- * into the output while it is in L1.  The blocking depends only on n, in and
- * the segments' widths, never on the thread count. */
-#define XFRT_FUSED_BLK (64 * XFRT_TILE_C)   /* widest column block */
+/* ---- the product driver -----------------------------------------------------
+ * Work items are (row block, segment, column block), in that order: a row
+ * block is up to XFRT_MC rows of x (n <= XFRT_SKINNY: all of them), a column
+ * block up to XFRT_NC columns of one output (whole panels).  An item runs K in
+ * blocks of XFRT_KC: it packs its rows' k-block into A (k-major, per tile of
+ * rows), normalizing them on the way (the prologue: the row statistics once
+ * per row block and thread, then xfrt_norm_apply on the k-block, so a
+ * normalized element has the bits xfrt_rmsnorm gives it), and multiplies it
+ * into the item's C buffer with the micro-kernel of xfrt_gemm.h:
+ *   n > XFRT_SKINNY: for each panel (bf16 / q8 panels converted once per
+ *     k-block into an fp32 block reused by every row tile), for each tile of
+ *     XFRT_MR rows: XFRT_MR x XFRT_NR outputs;
+ *   n <= XFRT_SKINNY (decode, MoD's routed rows, small expert groups): all n
+ *     rows times XFRT_SKINNY_PANELS panels at a time, read in their stored format:
+ *     a stream through the panels, parallel over column blocks.
+ * After the last k-block the epilogue turns C into the output while it is in
+ * cache.  Which item a thread runs and how the blocks are cut change no bit
+ * (xfrt_gemm.h: one chain per output). */
+#define XFRT_FUSED_BLK XFRT_NC   /* row stride of the C (epilogue) buffers */
 
 /* cos and sin of p * base^(-2 pair / hd): from the table made in open when p
  * is in it (the same doubles), else computed */
@@ -421,13 +285,84 @@ static inline void xfrt_fused_epilogue(const XfrtLinearOut *o, float *blk, const
     }
 }
 
-/* Column block width of a segment: even (RoPE pairs), at most XFRT_FUSED_BLK. */
-static inline int xfrt_fused_width(int w)
+/* Rows [r0, r1) of the product's input at k-block [kb, kb + kc) into A, in
+ * tiles of R rows (zero rows past r1): a[tile][k][r].  Row i of the input is
+ * row rowidx[i] of x (or row i), normalized when norm says so. */
+static inline void xfrt_pack_a(float *a, int R, const float *x, const int32_t *rowidx, int in,
+                               int r0, int r1, int kb, int kc, const XfrtNorm *norm,
+                               const float *mean, const float *inv)
 {
-    if (w > XFRT_FUSED_BLK)
-        w = XFRT_FUSED_BLK;
-    w &= ~1;
-    return w < 2 ? 2 : w;
+    float tmp[XFRT_KC];
+    int tiles = (r1 - r0 + R - 1) / R;
+    for (int t = 0; t < tiles; t++) {
+        float *at = a + (size_t)t * kc * R;
+        for (int r = 0; r < R; r++) {
+            int i = r0 + t * R + r;
+            if (i >= r1) {
+                for (int k = 0; k < kc; k++)
+                    at[(size_t)k * R + r] = 0.0f;
+                continue;
+            }
+            const float *xr = (rowidx ? x + (size_t)rowidx[i] * in : x + (size_t)i * in) + kb;
+            if (norm) {
+                xfrt_norm_apply(tmp, xr, norm->w + kb,
+                                norm->kind == XFRT_NORM_LAYER && norm->b ? norm->b + kb : NULL, kc,
+                                mean[i - r0], inv[i - r0]);
+                xr = tmp;
+            }
+            for (int k = 0; k < kc; k++)
+                at[(size_t)k * R + r] = xr[k];
+        }
+    }
+}
+
+/* The skinny kernel: n rows (packed in tiles of xfrt_skinny_rows(n)) over np
+ * panels of W from panel p0, into c (row stride XFRT_NC). */
+static void xfrt_skinny(const XfrtMat *W, int n, const float *a, int p0, int np, int kb, int kc,
+                        float *c, int load)
+{
+    static const XfrtUkFn group[3][2] = {{xfrt_uk_f32_r1_g, xfrt_uk_f32_r4_g},
+                                         {xfrt_uk_bf16_r1_g, xfrt_uk_bf16_r4_g},
+                                         {xfrt_uk_q8_r1_g, xfrt_uk_q8_r4_g}};
+    static const XfrtUkFn one[3][2] = {{xfrt_uk_f32_r1_1, xfrt_uk_f32_r4_1},
+                                       {xfrt_uk_bf16_r1_1, xfrt_uk_bf16_r4_1},
+                                       {xfrt_uk_q8_r1_1, xfrt_uk_q8_r4_1}};
+    static const int panels[2] = {XFRT_SKINNY_PANELS(1), XFRT_SKINNY_PANELS(4)};
+    int f = W->fmt == XFRT_WF_BF16 ? 1 : W->fmt == XFRT_WF_Q8 ? 2 : 0;
+    int r = n <= 1 ? 0 : 1, P = panels[r];
+    (void)n;
+    const unsigned char *b = xfrt_mat_panel(W, p0);
+    size_t ps = W->panel_bytes;
+    int p = 0;
+    for (; p + P <= np; p += P)
+        group[f][r](a, b + p * ps, ps, kb, kc, c + p * XFRT_NR, load);
+    for (; p < np; p++)
+        one[f][r](a, b + p * ps, ps, kb, kc, c + p * XFRT_NR, load);
+}
+
+/* One k-block of one product of an item: rows [0, rows) of A (packed in
+ * tiles) times panels [p0, p0 + np) of W, into c. */
+static void xfrt_item_product(const XfrtMat *W, const float *a, int n, int rows, int p0, int np,
+                              int kb, int kc, float *c, float *bbuf)
+{
+    int load = kb > 0;
+    if (n <= XFRT_SKINNY) {
+        xfrt_skinny(W, n, a, p0, np, kb, kc, c, load);
+        return;
+    }
+    int tiles = (rows + XFRT_MR - 1) / XFRT_MR;
+    for (int p = 0; p < np; p++) {
+        const unsigned char *b = xfrt_mat_panel(W, p0 + p);
+        int k0 = kb;
+        if (W->fmt != XFRT_WF_F32) {
+            xfrt_mat_unpack(W, p0 + p, kb, kc, bbuf);
+            b = (const unsigned char *)bbuf;
+            k0 = 0;
+        }
+        for (int t = 0; t < tiles; t++)
+            xfrt_uk_gemm(a + (size_t)t * kc * XFRT_MR, b, 0, k0, kc,
+                         c + (size_t)t * XFRT_MR * XFRT_NC + p * XFRT_NR, load);
+    }
 }
 
 XFRT_API void xfrt_linear_fused_rows(const float *x, const int32_t *rowidx, int n, int in,
@@ -435,16 +370,19 @@ XFRT_API void xfrt_linear_fused_rows(const float *x, const int32_t *rowidx, int 
 {
     if (n <= 0 || n_out <= 0)
         return;
-    int rows = XFRT_ROW_BLOCK, width[XFRT_FUSED_MAX_OUT];
+    if (n_out > XFRT_FUSED_MAX_OUT)
+        n_out = XFRT_FUSED_MAX_OUT;
+    int skinny = n <= XFRT_SKINNY;
+    int rows = skinny ? n : XFRT_MC, width[XFRT_FUSED_MAX_OUT];
     for (int s = 0; s < n_out; s++)
-        width[s] = xfrt_fused_width(n < XFRT_TILE_R ? 16 * XFRT_TILE_C : xfrt_linear_cols(in, out[s].cols));
-    if (n < XFRT_TILE_R)
-        rows = n;
-    /* enough items to share among the team's threads, 16 each (any blocking
-     * gives the same bits, so it may depend on the thread count) */
+        width[s] = XFRT_NC;
+    /* enough items to share among the team's threads (any blocking gives the
+     * same bits, so it may depend on the thread count) */
     int team_t, team_n;
     xfrt_team(&team_t, &team_n);
-    long want = 16L * (team_n > 1 ? team_n : 1);
+    long want = 8L * (team_n > 1 ? team_n : 1);
+    if (team_n <= 1)
+        want = 1;
     int prologue = norm && norm->kind != XFRT_NORM_NONE;
     long items, per_rb;
     int n_cb[XFRT_FUSED_MAX_OUT];
@@ -459,42 +397,31 @@ XFRT_API void xfrt_linear_fused_rows(const float *x, const int32_t *rowidx, int 
         items = per_rb * ((n + rows - 1) / rows);
         if (items >= want)
             break;
-        if (widest >= 8 * XFRT_TILE_C) {
+        if (widest >= 2 * XFRT_NR && (skinny || widest > 2 * XFRT_NR)) {
             for (int s = 0; s < n_out; s++)
                 if (width[s] == widest)
-                    width[s] = xfrt_fused_width(width[s] / 2);
-        } else if (rows >= 2 * XFRT_TILE_R) {
-            rows = rows / 2 / XFRT_TILE_R * XFRT_TILE_R;
+                    width[s] = widest / 2 / XFRT_NR * XFRT_NR;
+        } else if (rows >= 2 * XFRT_MR && !skinny) {
+            rows = (rows / 2 + XFRT_MR - 1) / XFRT_MR * XFRT_MR;
         } else {
             break;
         }
     }
-    /* with a prologue or a gather, row blocks that xn holds whole */
-    while ((prologue || rowidx) && rows >= 2 * XFRT_TILE_R && (long)rows * in > XFRT_NORM_BUF)
-        rows = rows / 2 / XFRT_TILE_R * XFRT_TILE_R;
-    items = per_rb * ((n + rows - 1) / rows);
-    /* Rows are normalized (or gathered) into xn: the whole row block when it
-     * fits, so every item of the block reuses it; else a band at a time. */
-    int band = XFRT_TILE_R, whole = 0;
-    if (prologue || rowidx) {
-        if ((long)rows * in <= XFRT_NORM_BUF)
-            whole = 1;
-        else if (band * in > XFRT_NORM_BUF)
-            band = XFRT_NORM_BUF / (in > 0 ? in : 1) > 0 ? XFRT_NORM_BUF / in : 1;
-    }
     double work = 0;
     for (int s = 0; s < n_out; s++)
         work += (out[s].W2 ? 4.0 : 2.0) * n * in * out[s].cols;
-    (void)work;
     /* Items run row block by row block (then segment, then column block), so a
      * thread's consecutive items share rows: the row statistics of a block
-     * are computed once per thread, and the band last read stays in xn. */
-    float xn[XFRT_NORM_BUF], mean[XFRT_ROW_BLOCK], inv[XFRT_ROW_BLOCK];
-    int stats_rb = -1, band_at = -1;
+     * are computed once per thread. */
+    float mean[XFRT_MC], inv[XFRT_MC];
+    int stats_rb = -1;
+    /* A: a row block's k-block in tiles; C: the item's outputs (a second for
+     * GLU's W2); B: one panel's k-block converted to fp32 */
+    float a[(XFRT_MC > XFRT_SKINNY ? XFRT_MC : XFRT_SKINNY) * XFRT_KC];
+    float cbuf[XFRT_MC * XFRT_NC], cbuf2[XFRT_MC * XFRT_NC], bbuf[XFRT_KC * XFRT_NR];
     long xfrt_lo, xfrt_hi;
     xfrt_split((long)(items), work, &xfrt_lo, &xfrt_hi);
     for (long it = (long)xfrt_lo; it < (long)xfrt_hi; it++) {
-        float blk[XFRT_TILE_R * XFRT_FUSED_BLK], blk2[XFRT_TILE_R * XFRT_FUSED_BLK];
         int rb = (int)(it / per_rb);
         long rest = it % per_rb;
         int s = 0;
@@ -507,42 +434,21 @@ XFRT_API void xfrt_linear_fused_rows(const float *x, const int32_t *rowidx, int 
             for (int i = r0; i < r1; i++)
                 xfrt_norm_stats(rowidx ? x + (size_t)rowidx[i] * in : x + (size_t)i * in, in,
                                 norm->eps, norm->kind == XFRT_NORM_LAYER, &mean[i - r0], &inv[i - r0]);
-        if (whole && stats_rb != rb)      /* the row block, once per thread */
-            for (int i = r0; i < r1; i++) {
-                const float *xr = rowidx ? x + (size_t)rowidx[i] * in : x + (size_t)i * in;
-                float *yr = xn + (size_t)(i - r0) * in;
-                if (prologue)
-                    xfrt_norm_apply(yr, xr, norm->w, norm->kind == XFRT_NORM_LAYER ? norm->b : NULL, in,
-                                    mean[i - r0], inv[i - r0]);
-                else
-                    memcpy(yr, xr, (size_t)in * sizeof *yr);
-            }
         stats_rb = rb;
-        for (int r = r0; r < r1; r += band) {
-            int R = r + band < r1 ? band : r1 - r;
-            const float *xb = x + (size_t)r * in;
-            if (whole) {
-                xb = xn + (size_t)(r - r0) * in;
-            } else if (prologue || rowidx) {
-                if (band_at != r)
-                    for (int i = 0; i < R; i++) {
-                        const float *xr = rowidx ? x + (size_t)rowidx[r + i] * in : xb + (size_t)i * in;
-                        float *yr = xn + (size_t)i * in;
-                        if (prologue)
-                            xfrt_norm_apply(yr, xr, norm->w, norm->kind == XFRT_NORM_LAYER ? norm->b : NULL,
-                                            in, mean[r + i - r0], inv[r + i - r0]);
-                        else
-                            memcpy(yr, xr, (size_t)in * sizeof *yr);
-                    }
-                band_at = r;
-                xb = xn;
-            }
-            xfrt_linear_block(blk, xb, o->W + (size_t)c0 * in, in, XFRT_FUSED_BLK, 0, R, 0, c1 - c0);
-            if (o->W2)
-                xfrt_linear_block(blk2, xb, o->W2 + (size_t)c0 * in, in, XFRT_FUSED_BLK, 0, R, 0,
-                                  c1 - c0);
-            xfrt_fused_epilogue(o, blk, o->W2 ? blk2 : NULL, r, R, c0, c1 - c0);
+        int p0 = c0 / XFRT_NR, np = (c1 - c0 + XFRT_NR - 1) / XFRT_NR;
+        int tile = skinny ? xfrt_skinny_rows(n) : XFRT_MR;
+        if (in <= 0) {      /* empty sums: zeros */
+            memset(cbuf, 0, sizeof cbuf);
+            memset(cbuf2, 0, sizeof cbuf2);
         }
+        for (int kb = 0; kb < in; kb += XFRT_KC) {
+            int kc = in - kb < XFRT_KC ? in - kb : XFRT_KC;
+            xfrt_pack_a(a, tile, x, rowidx, in, r0, r1, kb, kc, prologue ? norm : NULL, mean, inv);
+            xfrt_item_product(o->W, a, n, r1 - r0, p0, np, kb, kc, cbuf, bbuf);
+            if (o->W2)
+                xfrt_item_product(o->W2, a, n, r1 - r0, p0, np, kb, kc, cbuf2, bbuf);
+        }
+        xfrt_fused_epilogue(o, cbuf, o->W2 ? cbuf2 : NULL, r0, r1 - r0, c0, c1 - c0);
     }
 }
 
@@ -568,6 +474,17 @@ XFRT_API void xfrt_rope_table(double *cs, int len, int head_dim, double base)
         }
     }
 }
+
+/* ---- linear ---------------------------------------------------------------
+ * The plain product is the driver above with one output and no prologue or
+ * epilogue work: the same chains, so fused and unfused products agree bit for
+ * bit. */
+XFRT_API void xfrt_linear(float *y, const float *x, const XfrtMat *W, int n, int in, int out)
+{
+    XfrtLinearOut o = {.y = y, .cols = out, .W = W, .act = -1};
+    xfrt_linear_fused_rows(x, NULL, n, in, NULL, &o, 1);
+}
+
 
 XFRT_API void xfrt_rope(float *y, const float *x, const int32_t *pos, int n, int heads,
                         int head_dim, double base, const double *cs, int cs_len)

@@ -193,14 +193,15 @@ XFRT_API void xfrt_moe_gather(float *xs, const float *x, const XfrtRoute *r, int
         memcpy(xs + (size_t)a * dim, x + (size_t)r->tok[a] * dim, (size_t)dim * sizeof *xs);
 }
 
-XFRT_API void xfrt_grouped_linear(float *y, const float *xs, const float *W, const XfrtRoute *r,
+XFRT_API void xfrt_grouped_linear(float *y, const float *xs, const XfrtMat *W, const XfrtRoute *r,
                                   int in, int out)
 {
     for (int e = 0; e < r->experts; e++) {
         int a0 = r->offset[e], rows = r->offset[e + 1] - a0;
-        if (rows > 0)
-            xfrt_linear(y + (size_t)a0 * out, xs + (size_t)a0 * in,
-                        W + (size_t)e * out * in, rows, in, out);
+        if (rows > 0) {
+            XfrtMat we = xfrt_mat_expert(W, e);     /* expert e's own panels */
+            xfrt_linear(y + (size_t)a0 * out, xs + (size_t)a0 * in, &we, rows, in, out);
+        }
     }
 }
 
@@ -212,12 +213,16 @@ XFRT_API void xfrt_grouped_linear_fused(const float *x, const XfrtRoute *r, int 
         if (rows <= 0)
             continue;
         XfrtLinearOut o[XFRT_FUSED_MAX_OUT];
+        XfrtMat we[XFRT_FUSED_MAX_OUT], we2[XFRT_FUSED_MAX_OUT];
         for (int s = 0; s < n_out && s < XFRT_FUSED_MAX_OUT; s++) {
-            size_t w = (size_t)out[s].cols * in, y = (size_t)a0 * out[s].cols;
+            size_t y = (size_t)a0 * out[s].cols;
             o[s] = out[s];
-            o[s].W += e * w;
-            if (o[s].W2)
-                o[s].W2 += e * w;
+            we[s] = xfrt_mat_expert(out[s].W, e);
+            o[s].W = &we[s];
+            if (o[s].W2) {
+                we2[s] = xfrt_mat_expert(out[s].W2, e);
+                o[s].W2 = &we2[s];
+            }
             if (o[s].rows)          /* a scatter: y is token rows */
                 o[s].rows += a0;
             else

@@ -767,6 +767,26 @@ XFRT_API int xfrt_st_get_raw(XfrtSafetensors *st, const char *name, int rank,
  * kernels read fp32 as ever.  Storing the compact forms instead (bf16
  * halves, q8 blocks with their scales) replaces only this function and the
  * readers of those matrices. */
+XFRT_API int xfrt_st_get_for(XfrtSafetensors *st, const char *name, int rank, const int64_t *dims,
+                             int fmt, const float **out, char *err, size_t err_size)
+{
+    if (xfrt_st_get(st, name, rank, dims, out, err, err_size) != 0)
+        return -1;
+    if (fmt == XFRT_WF_Q8) {
+        size_t count = 1;
+        for (int i = 0; i < rank; i++)
+            count *= (size_t)dims[i];
+        for (size_t i = 0; i < count; i++)          /* a scale needs finite values */
+            if (!isfinite((*out)[i])) {
+                float v = (*out)[i];
+                *out = NULL;
+                return xfrt_errf(err, err_size, "tensor %s: element %zu is %g; --weights q8 "
+                                 "needs finite values", name, i, (double)v);
+            }
+    }
+    return 0;
+}
+
 XFRT_API int xfrt_st_get_converted(XfrtSafetensors *st, const char *name, int rank,
                                    const int64_t *dims, int fmt, const float **out, char *err,
                                    size_t err_size)
@@ -774,33 +794,16 @@ XFRT_API int xfrt_st_get_converted(XfrtSafetensors *st, const char *name, int ra
     *out = NULL;
     if (fmt == XFRT_WF_F32)
         return xfrt_st_get(st, name, rank, dims, out, err, err_size);
+    const float *v;
+    if (xfrt_st_get_for(st, name, rank, dims, fmt, &v, err, err_size) != 0)
+        return -1;
     const XfrtTensorInfo *t = xfrt_st_find(st, name, rank, dims, err, err_size);
     if (!t)
         return -1;
     float *w = (float *)xfrt_st_values(st, t, 1);   /* a copy of its own, converted in place */
     if (!w)
         return xfrt_errf(err, err_size, "tensor %s: out of memory", name);
-    size_t count = xfrt_st_count(t);
-    if (fmt == XFRT_WF_BF16) {
-        if (t->dtype != XFRT_DT_BF16)               /* BF16 data is already its own w' */
-            for (size_t i = 0; i < count; i++)
-                w[i] = xfrt_bf16_widen(xfrt_bf16_round(w[i]));
-    } else {
-        size_t cols = rank > 0 ? (size_t)dims[rank - 1] : 1;
-        int8_t q[XFRT_Q8_BLOCK];
-        for (size_t i = 0; i < count; i++)         /* a scale needs finite values */
-            if (!isfinite(w[i]))
-                return xfrt_errf(err, err_size, "tensor %s: element %zu is %g; --weights q8 "
-                                 "needs finite values", name, i, (double)w[i]);
-        for (size_t row = 0; cols && row < count / cols; row++)
-            for (size_t k = 0; k < cols; k += XFRT_Q8_BLOCK) {
-                float *b = w + row * cols + k;
-                int len = cols - k < XFRT_Q8_BLOCK ? (int)(cols - k) : XFRT_Q8_BLOCK;
-                float s = xfrt_q8_block(b, len, q);
-                for (int i = 0; i < len; i++)
-                    b[i] = xfrt_q8_value(q[i], s);
-            }
-    }
+    xfrt_wf_apply(w, xfrt_st_count(t), rank > 0 ? (int)dims[rank - 1] : 1, fmt);
     *out = w;
     return 0;
 }

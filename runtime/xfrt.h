@@ -145,8 +145,9 @@ XFRT_API int  xfrt_st_get(XfrtSafetensors *st, const char *name, int rank, const
 XFRT_API int  xfrt_st_get_raw(XfrtSafetensors *st, const char *name, int rank,
                               const int64_t *dims, const void **data, int *dtype, char *err,
                               size_t err_size);
-/* A matrix as --weights keeps it, for now as the fp32 values w' it stands for
- * (xfc's docs/semantics.md, "Weight formats"): fmt XFRT_WF_F32 is
+/* A matrix as the fp32 values w' it stands for under --weights (xfc's
+ * docs/semantics.md, "Weight formats"; the generated open packs the compact
+ * form instead, from xfrt_st_get_for's values): fmt XFRT_WF_F32 is
  * xfrt_st_get; XFRT_WF_BF16 rounds each value to bfloat16 (a BF16 tensor is
  * its own w'); XFRT_WF_Q8 cuts each row (the last axis) into blocks of
  * XFRT_Q8_BLOCK and stores q * s (refusing a tensor with an infinity or
@@ -155,35 +156,86 @@ XFRT_API int  xfrt_st_get_converted(XfrtSafetensors *st, const char *name, int r
                                     const int64_t *dims, int fmt, const float **out, char *err,
                                     size_t err_size);
 
+/* xfrt_st_get, for a tensor that open keeps in format fmt: the file's fp32
+ * values, refused (naming the tensor) when fmt is XFRT_WF_Q8 and a value is
+ * an infinity or NaN.  The generated open reads every tensor with it. */
+XFRT_API int  xfrt_st_get_for(XfrtSafetensors *st, const char *name, int rank, const int64_t *dims,
+                              int fmt, const float **out, char *err, size_t err_size);
+
+/* ---- kernels_gemm.c: weight matrices in the micro-kernel's panel layout ---
+ * A matrix W [rows, cols] (rows = outputs, cols = the length of each sum),
+ * or a stack of `experts` of them, is stored once, at open, as panels of nr
+ * consecutive rows: panel p holds rows [p*nr, p*nr + nr) interleaved along
+ * k, element (row p*nr + j, k) at position k*nr + j; rows past `rows` are
+ * zero.  nr is XFRT_NR of the build (xfrt_gemm.h) for a matrix a product
+ * reads, 1 (plain row-major rows) for a table only the embedding gather
+ * reads.  The element format (xfrt_wfmt.h, docs/semantics.md):
+ *   XFRT_WF_F32   fp32 values;
+ *   XFRT_WF_BF16  the bfloat16 of each value (widened in registers);
+ *   XFRT_WF_Q8    per panel, blocks of XFRT_Q8_BLOCK k's: nr fp32 scales (one
+ *                 per row), then XFRT_Q8_BLOCK x nr int8 (k-major; a short
+ *                 last block is zero-padded); a weight's value is q * s.
+ * Panels and stacks start 64-byte aligned. */
+typedef struct {
+    int                  fmt;           /* XFRT_WF_* */
+    int                  rows, cols;    /* of one matrix */
+    int                  nr;            /* panel width */
+    int                  experts;       /* matrices in the stack (1: a plain matrix) */
+    const unsigned char *data;          /* panel 0 of matrix 0 */
+    size_t               panel_bytes;   /* one panel, padded to 64 bytes */
+    size_t               matrix_bytes;  /* one matrix of the stack */
+    void                *owned;         /* what xfrt_mat_free releases (NULL: data is borrowed) */
+} XfrtMat;
+
+/* XFRT_NR of this build: the panel width of a product's matrix. */
+XFRT_API int  xfrt_panel_width(void);
+/* Bytes xfrt_mat_pack allocates for such a matrix (0 when it borrows). */
+XFRT_API size_t xfrt_mat_bytes(int fmt, int experts, int rows, int cols, int nr);
+/* Packs w [experts, rows, cols] (fp32, row-major: the file's values), converting
+ * each value to fmt as docs/semantics.md says (q8 blocks run along each row's
+ * cols).  An fp32 matrix with nr = 1 borrows w; anything else is copied into
+ * memory m owns.  Returns 0, or -1 when out of memory (m then owns nothing). */
+XFRT_API int  xfrt_mat_pack(XfrtMat *m, const float *w, int experts, int rows, int cols, int fmt,
+                            int nr);
+XFRT_API void xfrt_mat_free(XfrtMat *m);
+/* Matrix e of a stack, as a matrix of its own (borrowed). */
+XFRT_API XfrtMat xfrt_mat_expert(const XfrtMat *m, int e);
+/* Row `row` of matrix 0 as fp32 values w' (what the products use): dst[cols]. */
+XFRT_API void xfrt_mat_row(const XfrtMat *m, int row, float *dst);
+
 /* ---- kernels_dense.c ----------------------------------------------------- */
 
 enum { XFRT_ACT_RELU, XFRT_ACT_RELU2, XFRT_ACT_GELU, XFRT_ACT_GELU_TANH, XFRT_ACT_SILU };
 
-XFRT_API void xfrt_embed(float *y, const float *table, const int32_t *idx, int n, int dim);
+/* y[i] = row idx[i] of table (its w' values), dim = table->cols */
+XFRT_API void xfrt_embed(float *y, const XfrtMat *table, const int32_t *idx, int n, int dim);
 XFRT_API void xfrt_add(float *y, const float *a, const float *b, size_t count);
 XFRT_API void xfrt_add_bias(float *y, const float *x, const float *b, int n, int dim);
 XFRT_API void xfrt_rmsnorm(float *y, const float *x, const float *w, int n, int dim, float eps);
 XFRT_API void xfrt_layernorm(float *y, const float *x, const float *w, const float *b, int n,
                              int dim, float eps);
-/* y[n, out] = x[n, in] W[out, in]^T */
-XFRT_API void xfrt_linear(float *y, const float *x, const float *W, int n, int in, int out);
+/* y[n, out] = x[n, in] W[out, in]^T: each element one fused multiply-add
+ * chain over k = 0 .. in-1 in order, from 0 (xfrt_gemm.h) */
+XFRT_API void xfrt_linear(float *y, const float *x, const XfrtMat *W, int n, int in, int out);
 XFRT_API void xfrt_act(float *y, const float *x, size_t count, int act);
 /* y = act(a) * b */
 XFRT_API void xfrt_glu(float *y, const float *a, const float *b, size_t count, int act);
 
 /* The fused product (pass fuse).  For each output o: y = epilogue(norm(x) . W^T)
  * over rows [n, in] of x.  The prologue, when kind != XFRT_NORM_NONE, is the
- * rmsnorm or layernorm of each row of x, computed while the product reads it
- * (rows with in <= XFRT_NORM_BUF).  Each output's epilogue applies, in order:
+ * rmsnorm or layernorm of each row of x, applied while the product packs the
+ * row's k-blocks (the statistics once per row block).  Each output's epilogue
+ * applies, in order:
  * + bias; then act (act >= 0), or with W2 the GLU act(a) * (x W2^T + bias2);
  * then RoPE on pairs of columns at rope_pos[row] (rope_pos != NULL); then
- * y = res + value (res != NULL).  All outputs share one work-sharing loop;
- * each element is one sum over `in` in the order xfrt_linear uses, so results
- * match the unfused kernels and do not depend on the thread count.  y must
- * not overlap x, res or another output. */
+ * y = res + value (res != NULL), on each work item's output block while it is
+ * in cache.  All outputs share one work-sharing loop; each element is the
+ * chain xfrt_linear computes, so results match the unfused kernels bit for
+ * bit and do not depend on the thread count.  y must not overlap x, res or
+ * another output. */
 enum { XFRT_NORM_NONE, XFRT_NORM_RMS, XFRT_NORM_LAYER };
-/* floats of normalized rows per band (on the stack); pass fuse forms no
- * prologue or folded gather over wider rows (XF_FUSE_MAX_NORM_IN) */
+/* pass fuse forms no prologue or folded gather over wider rows
+ * (XF_FUSE_MAX_NORM_IN); the kernels themselves take any width */
 #define XFRT_NORM_BUF 24576
 #define XFRT_FUSED_MAX_OUT 4
 
@@ -196,7 +248,7 @@ typedef struct {
 typedef struct {
     float         *y;           /* [n, cols] */
     int            cols;
-    const float   *W, *W2;      /* [cols, in]; W2: GLU's second product, or NULL */
+    const XfrtMat *W, *W2;      /* [cols, in]; W2: GLU's second product, or NULL */
     const float   *bias, *bias2;/* [cols] or NULL */
     int            act;         /* XFRT_ACT_*, or -1 */
     const int32_t *rope_pos;    /* [n] positions, or NULL */
@@ -223,7 +275,7 @@ typedef struct {
 XFRT_API void xfrt_linear_fused(const float *x, int n, int in, const XfrtNorm *norm,
                                 const XfrtLinearOut *out, int n_out);
 /* The same over rows rowidx[0..n) of x when rowidx != NULL (a gather folded
- * into the product's reads: in <= XFRT_NORM_BUF). */
+ * into the product's reads). */
 XFRT_API void xfrt_linear_fused_rows(const float *x, const int32_t *rowidx, int n, int in,
                                      const XfrtNorm *norm, const XfrtLinearOut *out, int n_out);
 /* Interleaved-pair RoPE: y = rope(x) at each row's position (xfc's
@@ -284,7 +336,7 @@ XFRT_API int  xfrt_moe_route(XfrtRoute *r, const float *logits, int n, int renor
                              int64_t cap_den);
 XFRT_API void xfrt_moe_gather(float *xs, const float *x, const XfrtRoute *r, int dim);
 /* y[a, out] = xs[a, in] W[e]^T for the rows a of expert e */
-XFRT_API void xfrt_grouped_linear(float *y, const float *xs, const float *W, const XfrtRoute *r,
+XFRT_API void xfrt_grouped_linear(float *y, const float *xs, const XfrtMat *W, const XfrtRoute *r,
                                   int in, int out);
 /* The fused product (xfrt_linear_fused) per expert e over its assignments
  * [offset[e], offset[e+1]): W and W2 of each output are [experts, cols, in],

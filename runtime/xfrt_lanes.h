@@ -1,9 +1,10 @@
 /* xfrt_lanes.h - the dot-product lanes every kernel file shares (internal to
  * the runtime; embedded once into generated code, after xfrt.h).
  *
- * Every dot product (xfrt_dot, the linear tiles) accumulates in XFRT_LANES
+ * xfrt_dot (attention scores, the sparse FFN) accumulates in XFRT_LANES
  * independent lanes and sums them in one fixed tree, so a given output element
- * gets the same bits whichever tile shape, thread or call computed it. */
+ * gets the same bits whichever thread or call computed it.  The matrix
+ * products have their own kernels (xfrt_gemm.h). */
 #ifndef XFRT_LANES_H
 #define XFRT_LANES_H
 
@@ -50,6 +51,9 @@ static inline float xfrt_lanes_sum(const XfrtLanes *a)
     (XFRT_LZERO(a), memcpy(&(a), (p), (size_t)(len) * sizeof(float)))
 /* x . w over len floats: lane j sums the elements k = j mod XFRT_LANES in
  * order (the tail zero-padded), then the lanes add up in one fixed tree. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((unused))     /* only the sparse FFN's units use it */
+#endif
 static inline float xfrt_dot(const float *x, const float *w, int len)
 {
     XfrtLanes acc, a, b;

@@ -89,4 +89,23 @@ XFRT_WF_FN void xfrt_q8_row(const float *w, int cols, int8_t *q, float *scale)
 /* The value a q8 weight stands for: q * s in fp32 (0 when s = 0). */
 XFRT_WF_FN float xfrt_q8_value(int8_t q, float s) { return (float)q * s; }
 
+/* count values in rows of cols, in place: each replaced by its w' in format
+ * fmt (XFRT_WF_F32: unchanged).  q8 values must be finite. */
+XFRT_WF_FN void xfrt_wf_apply(float *w, size_t count, int cols, int fmt)
+{
+    if (fmt == XFRT_WF_BF16) {
+        for (size_t i = 0; i < count; i++)
+            w[i] = xfrt_bf16_widen(xfrt_bf16_round(w[i]));
+    } else if (fmt == XFRT_WF_Q8 && cols > 0) {
+        int8_t q[XFRT_Q8_BLOCK];
+        for (size_t r = 0; r + (size_t)cols <= count; r += (size_t)cols)
+            for (int k = 0; k < cols; k += XFRT_Q8_BLOCK) {
+                int len = cols - k < XFRT_Q8_BLOCK ? cols - k : XFRT_Q8_BLOCK;
+                float s = xfrt_q8_block(w + r + k, len, q);
+                for (int t = 0; t < len; t++)
+                    w[r + k + t] = xfrt_q8_value(q[t], s);
+            }
+    }
+}
+
 #endif

@@ -95,7 +95,7 @@ static void moe_case(RtRng *rng, int n, int E, int k, int renorm, int64_t cap_nu
     xfrt_moe_gather(xs, x, &r, in);
     for (int a = 0; a < kept; a++)
         assert_memory_equal(xs + a * in, x + r.tok[a] * in, in * sizeof(float));
-    xfrt_grouped_linear(ys, xs, W, &r, in, out);
+    xfrt_grouped_linear(ys, xs, mat_of(W, E, out, in), &r, in, out);
     xfrt_moe_combine(y, ys, &r, out);
     for (int t = 0; t < n; t++)
         for (int o = 0; o < out; o++) {
@@ -120,9 +120,10 @@ static void moe_case(RtRng *rng, int n, int E, int k, int renorm, int64_t cap_nu
     float *W3 = fvec((size_t)E * out * in), *ys3 = fvec((size_t)kept * out);
     float *fy = fvec((size_t)kept * out + 1), *fy2 = fvec((size_t)kept * out + 1);
     rt_fill(rng, W3, (size_t)E * out * in, -1, 1);
-    xfrt_grouped_linear(ys3, xs, W3, &r, in, out);
+    xfrt_grouped_linear(ys3, xs, mat_of(W3, E, out, in), &r, in, out);
     xfrt_glu(ys, ys, ys3, (size_t)kept * out, XFRT_ACT_SILU);
-    XfrtLinearOut fo = {.y = fy, .cols = out, .W = W, .W2 = W3, .act = XFRT_ACT_SILU};
+    XfrtLinearOut fo = {.y = fy, .cols = out, .W = mat_of(W, E, out, in), .W2 = mat_of(W3, E, out, in),
+                        .act = XFRT_ACT_SILU};
     fy[(size_t)kept * out] = fy2[(size_t)kept * out] = 12345.0f;
     xfrt_grouped_linear_fused(x, &r, 1, in, &fo, 1);
     fo.y = fy2;
@@ -135,13 +136,13 @@ static void moe_case(RtRng *rng, int n, int E, int k, int renorm, int64_t cap_nu
      * own buffer): the unfused kernels' bits */
     float *res = fvec((size_t)n * out + 1), *yc = fvec((size_t)n * out + 1), *yf = fvec((size_t)n * out + 1);
     rt_fill(rng, res, (size_t)n * out, -1, 1);
-    xfrt_grouped_linear(ys, xs, W, &r, in, out);
+    xfrt_grouped_linear(ys, xs, mat_of(W, E, out, in), &r, in, out);
     xfrt_moe_combine(y, ys, &r, out);
     xfrt_add(yc, res, y, (size_t)n * out);
     xfrt_moe_combine_add(yf, ys, &r, res, out);
     assert_memory_equal(yf, yc, (size_t)n * out * sizeof(float));
     if (k == 1) {
-        XfrtLinearOut so = {.y = yf, .cols = out, .W = W, .act = -1, .base = res};
+        XfrtLinearOut so = {.y = yf, .cols = out, .W = mat_of(W, E, out, in), .act = -1, .base = res};
         for (int gathered = 0; gathered <= 1; gathered++) {
             memset(yf, 0xff, (size_t)n * out * sizeof(float));
             so.y = yf, so.base = res;
@@ -318,7 +319,7 @@ static void test_mod_gather_combine(void **state)
         float *yy = fvec((size_t)k * dim), *ref = fvec((size_t)n * dim);
         rt_fill(&rng, h, (size_t)k * in, -1, 1);
         rt_fill(&rng, W, (size_t)dim * in, -1, 1);
-        xfrt_linear(l, h, W, k, in, dim);
+        xfrt_linear(l, h, mat_of(W, 1, dim, in), k, in, dim);
         xfrt_add(yy, xt, l, (size_t)k * dim);
         xfrt_mod_combine(ref, x, xt, yy, r, idx, n, k, dim, sig);
         for (int place = 0; place <= 1; place++)
@@ -327,7 +328,7 @@ static void test_mod_gather_combine(void **state)
                     memcpy(copy, x, (size_t)n * dim * sizeof(float));
                 else
                     memset(copy, 0xff, (size_t)n * dim * sizeof(float));
-                XfrtLinearOut o = {.y = copy, .cols = dim, .W = W, .act = -1, .res = xt, .rows = idx,
+                XfrtLinearOut o = {.y = copy, .cols = dim, .W = mat_of(W, 1, dim, in), .act = -1, .res = xt, .rows = idx,
                                    .base = place ? copy : x, .mod_xt = xt, .mod_r = r, .mod_sigmoid = sig};
                 xfrt_mod_linear_fused(h, kk, in, NULL, &o, n);
                 assert_memory_equal(copy, kk ? ref : x, (size_t)n * dim * sizeof(float));

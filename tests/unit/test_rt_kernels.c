@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "runtime/xfrt.h"
+#include "runtime/xfrt_wfmt.h"
 #include "rt_test.h"
 
 #define SENTINEL 12345.0f
@@ -40,6 +41,19 @@ static void check_close(const char *what, const float *got, const double *want,
 static float *fvec(size_t count) { return calloc(count ? count : 1, sizeof(float)); }
 static double *dvec(size_t count) { return calloc(count ? count : 1, sizeof(double)); }
 
+/* w [experts, rows, cols] packed as a product's matrix (fp32 panels); the
+ * packed copy lives in a ring of 64 (freed when its slot is reused) */
+static XfrtMat mat_pool[64];
+static int mat_pool_n;
+static const XfrtMat *mat_of(const float *w, int experts, int rows, int cols)
+{
+    XfrtMat *m = &mat_pool[mat_pool_n++ % 64];
+    xfrt_mat_free(m);
+    if (xfrt_mat_pack(m, w, experts, rows, cols, XFRT_WF_F32, xfrt_panel_width()) != 0)
+        fail_msg("out of memory packing a matrix");
+    return m;
+}
+
 /* ---- dense ---------------------------------------------------------------- */
 
 static void test_embed(void **state)
@@ -49,12 +63,19 @@ static void test_embed(void **state)
     float table[7 * 5], y[4 * 5];
     rt_fill(&rng, table, 35, -1, 1);
     int32_t idx[4] = {3, 0, 6, 3};
-    xfrt_embed(y, table, idx, 4, 5);
+    XfrtMat tm;
+    assert_int_equal(xfrt_mat_pack(&tm, table, 1, 7, 5, XFRT_WF_F32, 1), 0);
+    xfrt_embed(y, &tm, idx, 4, 5);
     for (int i = 0; i < 4; i++)
         assert_memory_equal(y + i * 5, table + idx[i] * 5, 5 * sizeof(float));
     y[0] = SENTINEL;
-    xfrt_embed(y, table, idx, 0, 5);
+    xfrt_embed(y, &tm, idx, 0, 5);
     assert_true(y[0] == SENTINEL);
+    /* a table in a product's panels (a tied lm_head) gives the same rows */
+    const XfrtMat *pm = mat_of(table, 1, 7, 5);
+    xfrt_embed(y, pm, idx, 4, 5);
+    for (int i = 0; i < 4; i++)
+        assert_memory_equal(y + i * 5, table + idx[i] * 5, 5 * sizeof(float));
 }
 
 static void test_add(void **state)
@@ -161,7 +182,8 @@ static void test_linear(void **state)
                 rt_fill(&rng, x, (size_t)n * in, -1, 1);
                 rt_fill(&rng, W, (size_t)out * in, -1, 1);
                 y[(size_t)n * out] = SENTINEL;
-                xfrt_linear(y, x, W, n, in, out);
+                const XfrtMat *Wm = mat_of(W, 1, out, in);
+                xfrt_linear(y, x, Wm, n, in, out);
                 assert_true(y[(size_t)n * out] == SENTINEL);
                 ref_linear(want, scale, x, W, n, in, out);
                 char what[64];
@@ -170,7 +192,7 @@ static void test_linear(void **state)
                 /* every row alone gives the same bits as in the batch */
                 for (int i = 0; i < n; i += 1 + i / 4) {
                     y1[out] = SENTINEL;
-                    xfrt_linear(y1, x + (size_t)i * in, W, 1, in, out);
+                    xfrt_linear(y1, x + (size_t)i * in, Wm, 1, in, out);
                     assert_memory_equal(y1, y + (size_t)i * out, (size_t)out * sizeof(float));
                     assert_true(y1[out] == SENTINEL);
                 }
@@ -216,11 +238,11 @@ static void fused_case(RtRng *rng, int n, int in, int norm, const FusedSegCase *
         rt_fill(rng, res, nc, -3, 3);
         y[nc] = SENTINEL;
         bufs[s][0] = W, bufs[s][1] = W2, bufs[s][2] = b, bufs[s][3] = b2, bufs[s][4] = res, bufs[s][5] = y;
-        xfrt_linear(t, xin, W, n, in, c);
+        xfrt_linear(t, xin, mat_of(W, 1, c, in), n, in, c);
         if (sc[s].bias)
             xfrt_add_bias(t, t, b, n, c);
         if (sc[s].glu) {
-            xfrt_linear(t2, xin, W2, n, in, c);
+            xfrt_linear(t2, xin, mat_of(W2, 1, c, in), n, in, c);
             if (sc[s].bias)
                 xfrt_add_bias(t2, t2, b2, n, c);
             xfrt_glu(t, t, t2, nc, sc[s].act);
@@ -242,7 +264,8 @@ static void fused_case(RtRng *rng, int n, int in, int norm, const FusedSegCase *
             tabs[s] = dvec((size_t)tab_len * sc[s].rope_hd);
             xfrt_rope_table(tabs[s], tab_len, sc[s].rope_hd, 10000.0);
         }
-        out[s] = (XfrtLinearOut){.y = y, .cols = c, .W = W, .W2 = sc[s].glu ? W2 : NULL,
+        out[s] = (XfrtLinearOut){.y = y, .cols = c, .W = mat_of(W, 1, c, in),
+                                 .W2 = sc[s].glu ? mat_of(W2, 1, c, in) : NULL,
                                  .bias = sc[s].bias ? b : NULL, .bias2 = sc[s].bias && sc[s].glu ? b2 : NULL,
                                  .act = sc[s].act, .rope_pos = sc[s].rope_hd ? pos : NULL,
                                  .rope_heads = sc[s].rope_hd ? c / sc[s].rope_hd : 0,
