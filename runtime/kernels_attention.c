@@ -57,11 +57,6 @@ XFRT_API void xfrt_kv_append(XfrtKV *c, const float *k, const float *v, const in
 #define XFRT_ATT_DV 2
 #endif
 #define XFRT_ATT_MR 4
-#if defined(__GNUC__) || defined(__clang__)
-#define XFRT_ATT_UNROLL XFRT_PRAGMA(GCC unroll 4)
-#else
-#define XFRT_ATT_UNROLL
-#endif
 
 static inline int xfrt_att_visible(int32_t kp, int32_t qpos, int causal, int window)
 {
@@ -96,7 +91,6 @@ XFRT_V_INLINE void xfrt_att_scores_qt(float *st, const float *qt, const float *k
     for (int b = 0; b < XFRT_ATT_NK; b++)
         for (int v = 0; v < mv; v++)
             acc[b][v] = xfrt_v_set1(0.0f);
-    XFRT_ATT_UNROLL
     for (int d = 0; d < hd; d++) {
         XfrtV q0 = xfrt_v_load(qt + (size_t)d * mp), q1 = q0;
         if (mv > 1)
@@ -140,7 +134,6 @@ XFRT_V_INLINE void xfrt_att_pv(float *const *y, const float *al, const float *pt
             acc[r][v] = xfrt_v_mul(v == D - 1 && n < XFRT_VW ? xfrt_v_loadn(p, n) : xfrt_v_load(p), a);
         }
     }
-    XFRT_ATT_UNROLL
     for (int j = 0; j < nk; j++) {
         XfrtV vv[XFRT_ATT_DV];
         for (int v = 0; v < D; v++) {

@@ -128,50 +128,46 @@ XFRT_API void xfrt_layernorm(float *y, const float *x, const float *w, const flo
  * tail through the same code as whole vectors, so an element's bits do not
  * depend on where a chunk or a fused column block starts. */
 
-XFRT_V_INLINE XfrtV xfrt_act_v(XfrtV x, int act)
-{
-    switch (act) {
-    case XFRT_ACT_RELU:     /* max gives 0 for NaN and -0, as x > 0 ? x : 0 */
-        return xfrt_v_max(x, xfrt_v_set1(0.0f));
-    case XFRT_ACT_RELU2: {
-        XfrtV r = xfrt_v_max(x, xfrt_v_set1(0.0f));
-        return xfrt_v_mul(r, r);
+/* y = act(x) (* b) over count elements, one function per activation, so
+ * each vector formula is compiled once */
+#define XFRT_ACT_LOOP(name, f)                                                          \
+    static void name(float *y, const float *x, const float *b, size_t count)            \
+    {                                                                                   \
+        size_t i = 0;                                                                   \
+        for (; i + XFRT_VW <= count; i += XFRT_VW) {                                    \
+            XfrtV v = f(xfrt_v_load(x + i));                                            \
+            xfrt_v_store(y + i, b ? xfrt_v_mul(v, xfrt_v_load(b + i)) : v);            \
+        }                                                                               \
+        if (i < count) {                                                                \
+            int r = (int)(count - i);                                                   \
+            XfrtV v = f(xfrt_v_loadn(x + i, r));                                        \
+            xfrt_v_storen(y + i, b ? xfrt_v_mul(v, xfrt_v_loadn(b + i, r)) : v, r);    \
+        }                                                                               \
     }
-    case XFRT_ACT_GELU:
-        return xfrt_v_gelu(x);
-    case XFRT_ACT_GELU_TANH:
-        return xfrt_v_gelu_tanh(x);
-    default: /* XFRT_ACT_SILU */
-        return xfrt_v_silu(x);
-    }
-}
 
-/* y = act(x) (* b) over count elements; act is a constant after inlining */
-XFRT_V_INLINE void xfrt_act_run(float *y, const float *x, const float *b, size_t count, int act)
+/* relu: max gives 0 for NaN and -0, as x > 0 ? x : 0 */
+XFRT_V_INLINE XfrtV xfrt_v_relu(XfrtV x) { return xfrt_v_max(x, xfrt_v_set1(0.0f)); }
+XFRT_V_INLINE XfrtV xfrt_v_relu2(XfrtV x)
 {
-    size_t i = 0;
-    for (; i + XFRT_VW <= count; i += XFRT_VW) {
-        XfrtV v = xfrt_act_v(xfrt_v_load(x + i), act);
-        xfrt_v_store(y + i, b ? xfrt_v_mul(v, xfrt_v_load(b + i)) : v);
-    }
-    if (i < count) {
-        int r = (int)(count - i);
-        XfrtV v = xfrt_act_v(xfrt_v_loadn(x + i, r), act);
-        xfrt_v_storen(y + i, b ? xfrt_v_mul(v, xfrt_v_loadn(b + i, r)) : v, r);
-    }
+    XfrtV r = xfrt_v_relu(x);
+    return xfrt_v_mul(r, r);
 }
+XFRT_ACT_LOOP(xfrt_act_relu_n, xfrt_v_relu)
+XFRT_ACT_LOOP(xfrt_act_relu2_n, xfrt_v_relu2)
+XFRT_ACT_LOOP(xfrt_act_gelu_n, xfrt_v_gelu)
+XFRT_ACT_LOOP(xfrt_act_gelu_tanh_n, xfrt_v_gelu_tanh)
+XFRT_ACT_LOOP(xfrt_act_silu_n, xfrt_v_silu)
 
 /* Elements [lo, hi); y may be x (in place). */
-static inline void xfrt_act_chunk(float *y, const float *x, const float *b, size_t lo, size_t hi,
-                                  int act)
+static void xfrt_act_chunk(float *y, const float *x, const float *b, size_t lo, size_t hi, int act)
 {
     y += lo, x += lo, b = b ? b + lo : NULL;
     switch (act) {
-    case XFRT_ACT_RELU: xfrt_act_run(y, x, b, hi - lo, XFRT_ACT_RELU); break;
-    case XFRT_ACT_RELU2: xfrt_act_run(y, x, b, hi - lo, XFRT_ACT_RELU2); break;
-    case XFRT_ACT_GELU: xfrt_act_run(y, x, b, hi - lo, XFRT_ACT_GELU); break;
-    case XFRT_ACT_GELU_TANH: xfrt_act_run(y, x, b, hi - lo, XFRT_ACT_GELU_TANH); break;
-    default: xfrt_act_run(y, x, b, hi - lo, XFRT_ACT_SILU); break;
+    case XFRT_ACT_RELU: xfrt_act_relu_n(y, x, b, hi - lo); break;
+    case XFRT_ACT_RELU2: xfrt_act_relu2_n(y, x, b, hi - lo); break;
+    case XFRT_ACT_GELU: xfrt_act_gelu_n(y, x, b, hi - lo); break;
+    case XFRT_ACT_GELU_TANH: xfrt_act_gelu_tanh_n(y, x, b, hi - lo); break;
+    default: xfrt_act_silu_n(y, x, b, hi - lo); break;
     }
 }
 

@@ -167,7 +167,73 @@ XFRT_V_INLINE float xfrt_v_hsum(XfrtV a)
     return vget_lane_f32(s, 0) + vget_lane_f32(s, 1);
 }
 
-#else /* plain C11: XFRT_VW floats in a struct, lane by lane */
+#elif defined(__GNUC__) || defined(__clang__)
+/* plain C11 under GCC or Clang: their vector extension, 4 floats (whatever
+ * the target, the compiler lowers it; one operation per vector keeps
+ * compile times short, sanitizers included) */
+#define XFRT_VW 4
+typedef float XfrtV __attribute__((vector_size(16)));
+typedef int32_t XfrtVI_ __attribute__((vector_size(16)));
+typedef double XfrtVD_ __attribute__((vector_size(32)));
+#define XFRT_V_INLINE __attribute__((always_inline, unused)) static inline
+XFRT_V_INLINE XfrtV xfrt_v_set1(float a) { return (XfrtV){a, a, a, a}; }
+XFRT_V_INLINE XfrtV xfrt_v_load(const float *p)
+{
+    XfrtV r;
+    memcpy(&r, p, sizeof r);
+    return r;
+}
+XFRT_V_INLINE void xfrt_v_store(float *p, XfrtV v) { memcpy(p, &v, sizeof v); }
+XFRT_V_INLINE XfrtV xfrt_v_loadn(const float *p, int n)
+{
+    XfrtV r = {0, 0, 0, 0};
+    memcpy(&r, p, (size_t)n * sizeof(float));
+    return r;
+}
+XFRT_V_INLINE void xfrt_v_storen(float *p, XfrtV v, int n) { memcpy(p, &v, (size_t)n * sizeof(float)); }
+XFRT_V_INLINE XfrtV xfrt_v_add(XfrtV a, XfrtV b) { return a + b; }
+XFRT_V_INLINE XfrtV xfrt_v_sub(XfrtV a, XfrtV b) { return a - b; }
+XFRT_V_INLINE XfrtV xfrt_v_mul(XfrtV a, XfrtV b) { return a * b; }
+XFRT_V_INLINE XfrtV xfrt_v_div(XfrtV a, XfrtV b) { return a / b; }
+XFRT_V_INLINE XfrtV xfrt_v_fma(XfrtV a, XfrtV b, XfrtV c) { return a * b + c; }
+/* m ? a : b per lane, m all ones or zero */
+XFRT_V_INLINE XfrtV xfrt_v_sel_(XfrtVI_ m, XfrtV a, XfrtV b)
+{
+    XfrtVI_ ai, bi;
+    memcpy(&ai, &a, sizeof ai);
+    memcpy(&bi, &b, sizeof bi);
+    ai = (ai & m) | (bi & ~m);
+    memcpy(&a, &ai, sizeof a);
+    return a;
+}
+/* b when either is NaN, as on x86 */
+XFRT_V_INLINE XfrtV xfrt_v_max(XfrtV a, XfrtV b) { return xfrt_v_sel_((XfrtVI_)(a > b), a, b); }
+XFRT_V_INLINE XfrtV xfrt_v_min(XfrtV a, XfrtV b) { return xfrt_v_sel_((XfrtVI_)(a < b), a, b); }
+XFRT_V_INLINE XfrtV xfrt_v_abs(XfrtV a) { return xfrt_v_sel_((XfrtVI_)(a < 0), -a, a); }
+/* |a| < 2^22 here: adding and taking away 1.5 * 2^23 rounds to an integer */
+XFRT_V_INLINE XfrtV xfrt_v_round(XfrtV a)
+{
+    XfrtV t = a + xfrt_v_set1(12582912.0f);
+    return t - xfrt_v_set1(12582912.0f);
+}
+XFRT_V_INLINE XfrtV xfrt_v_pow2i(XfrtV n)
+{
+    XfrtVI_ e = (__builtin_convertvector(n, XfrtVI_) + 127) << 23;
+    XfrtV r;
+    memcpy(&r, &e, sizeof r);
+    return r;
+}
+XFRT_V_INLINE XfrtV xfrt_v_ifnan(XfrtV x, XfrtV a, XfrtV b) { return xfrt_v_sel_((XfrtVI_)(x != x), a, b); }
+XFRT_V_INLINE XfrtV xfrt_v_ifneg(XfrtV x, XfrtV a, XfrtV b) { return xfrt_v_sel_((XfrtVI_)(x < 0), a, b); }
+/* exact in double: a float's square has at most 48 significant bits */
+XFRT_V_INLINE XfrtV xfrt_v_sqr_err(XfrtV a, XfrtV s)
+{
+    XfrtVD_ d = __builtin_convertvector(a, XfrtVD_);
+    return __builtin_convertvector(d * d - __builtin_convertvector(s, XfrtVD_), XfrtV);
+}
+XFRT_V_INLINE float xfrt_v_hsum(XfrtV a) { return (a[0] + a[2]) + (a[1] + a[3]); }
+
+#else /* plain C11, other compilers: XFRT_VW floats in a struct, lane by lane */
 #define XFRT_VW 4
 typedef struct {
     float v[XFRT_VW];
