@@ -118,7 +118,7 @@
 #define XFRT_MR 4
 #define XFRT_SKINNY_P 2
 #define XFRT_ACC 8   /* vector registers for a skinny kernel's accumulators */
-#define XV_ZERO_INIT {{0}}
+#define XV_ZERO_INIT XFRT_V_ZERO_INIT
 #define XV_ZERO(a) memset(&(a), 0, sizeof(XfrtV))
 #define XV_LOAD(a, p) memcpy(&(a), (p), sizeof(XfrtV))
 #define XV_STORE(p, a) memcpy((p), &(a), sizeof(XfrtV))
@@ -126,28 +126,28 @@
     do {                                                                                           \
         const float xv_s_ = (s);                                                                   \
         for (int xv_j_ = 0; xv_j_ < XFRT_VW; xv_j_++)                                              \
-            (acc).v[xv_j_] = xv_s_ * (b).v[xv_j_] + (acc).v[xv_j_];                                \
+            XFRT_V_LANE(acc, xv_j_) = xv_s_ * XFRT_V_LANE(b, xv_j_) + XFRT_V_LANE(acc, xv_j_);                                \
     } while (0)
 #define XV_MUL(r, a, b)                                                                            \
     do {                                                                                           \
         for (int xv_j_ = 0; xv_j_ < XFRT_VW; xv_j_++)                                              \
-            (r).v[xv_j_] = (a).v[xv_j_] * (b).v[xv_j_];                                            \
+            XFRT_V_LANE(r, xv_j_) = XFRT_V_LANE(a, xv_j_) * XFRT_V_LANE(b, xv_j_);                                            \
     } while (0)
 #define XV_LOAD2_BF16(v0, v1, p)                                                                   \
     do {                                                                                           \
         uint16_t xv_h_[2 * XFRT_VW];                                                               \
         memcpy(xv_h_, (p), sizeof xv_h_);                                                          \
         for (int xv_j_ = 0; xv_j_ < XFRT_VW; xv_j_++) {                                            \
-            (v0).v[xv_j_] = xfrt_bf16_widen(xv_h_[xv_j_]);                                         \
-            (v1).v[xv_j_] = xfrt_bf16_widen(xv_h_[XFRT_VW + xv_j_]);                               \
+            XFRT_V_LANE(v0, xv_j_) = xfrt_bf16_widen(xv_h_[xv_j_]);                                         \
+            XFRT_V_LANE(v1, xv_j_) = xfrt_bf16_widen(xv_h_[XFRT_VW + xv_j_]);                               \
         }                                                                                          \
     } while (0)
 #define XV_LOAD2_Q8(v0, v1, p)                                                                     \
     do {                                                                                           \
         const int8_t *xv_q_ = (const int8_t *)(const void *)(p);                                   \
         for (int xv_j_ = 0; xv_j_ < XFRT_VW; xv_j_++) {                                            \
-            (v0).v[xv_j_] = (float)xv_q_[xv_j_];                                                   \
-            (v1).v[xv_j_] = (float)xv_q_[XFRT_VW + xv_j_];                                         \
+            XFRT_V_LANE(v0, xv_j_) = (float)xv_q_[xv_j_];                                                   \
+            XFRT_V_LANE(v1, xv_j_) = (float)xv_q_[XFRT_VW + xv_j_];                                         \
         }                                                                                          \
     } while (0)
 #endif

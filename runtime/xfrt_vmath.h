@@ -175,6 +175,8 @@ XFRT_V_INLINE float xfrt_v_hsum(XfrtV a)
 typedef float XfrtV __attribute__((vector_size(16)));
 typedef int32_t XfrtVI_ __attribute__((vector_size(16)));
 typedef double XfrtVD_ __attribute__((vector_size(32)));
+#define XFRT_V_LANE(v, j) ((v)[j])      /* lane j, as an lvalue */
+#define XFRT_V_ZERO_INIT {0, 0, 0, 0}
 #define XFRT_V_INLINE __attribute__((always_inline, unused)) static inline
 XFRT_V_INLINE XfrtV xfrt_v_set1(float a) { return (XfrtV){a, a, a, a}; }
 XFRT_V_INLINE XfrtV xfrt_v_load(const float *p)
@@ -238,6 +240,8 @@ XFRT_V_INLINE float xfrt_v_hsum(XfrtV a) { return (a[0] + a[2]) + (a[1] + a[3]);
 typedef struct {
     float v[XFRT_VW];
 } XfrtV;
+#define XFRT_V_LANE(v, j) ((v).v[j])
+#define XFRT_V_ZERO_INIT {{0}}
 #if defined(__GNUC__) || defined(__clang__)
 #define XFRT_V_INLINE __attribute__((always_inline, unused)) static inline
 #else
