@@ -18,7 +18,7 @@ commands and JSON as xf_bench.c):
 with the intra-op thread count from $XF_THREADS.
 
 cfg is the bench's model description (run_bench.MODELS merged with BASE);
-W maps SPEC §4 weight names to float32 torch tensors.
+W maps the weight names of docs/weights.md to float32 torch tensors.
 """
 import json
 import math
@@ -41,14 +41,17 @@ def gguf_supports(cfg):
     if kinds == {"ffn", "moe"}:
         return ("llama.cpp's llama architecture makes every block MoE once the expert count "
                 "is set; none of its architectures pairs interleaved dense/MoE blocks with "
-                "plain softmax-top-k experts and no shared expert or q/k norm")
+                "plain softmax-top-k experts and no shared expert or q/k norm (moe_all is the "
+                "MoE it runs)")
     return None
 
 
-def _gguf_tensor(w, name, t, fmt):
+def _gguf_tensor(w, name, t, fmt, keep_f32=False):
+    """One tensor; 1-D tensors (norms) and keep_f32 ones (the MoE router, as llama.cpp's
+    own quantizer leaves it) stay F32 in every format."""
     import gguf
     a = t.detach().numpy().astype(np.float32)
-    if a.ndim == 1 or fmt == "f32":
+    if a.ndim == 1 or fmt == "f32" or keep_f32:
         w.add_tensor(name, a)
     elif fmt == "f16":
         w.add_tensor(name, a.astype(np.float16))
@@ -76,7 +79,12 @@ def write_gguf(cfg, W, path, fmt):
     w.add_context_length(cfg["context"])
     w.add_embedding_length(D)
     w.add_block_count(L)
-    w.add_feed_forward_length(cfg["hidden"])
+    moe = cfg["layers"][0]["ffn"] == "moe"
+    # llama's MoE blocks take the experts' hidden size from feed_forward_length
+    w.add_feed_forward_length(cfg["moe_hidden"] if moe else cfg["hidden"])
+    if moe:
+        w.add_expert_count(cfg["experts"])
+        w.add_expert_used_count(cfg["top_k"])
     w.add_head_count(H)
     w.add_head_count_kv(KVH)
     w.add_rope_dimension_count(D // H)
@@ -103,8 +111,14 @@ def write_gguf(cfg, W, path, fmt):
         for src, dst in (("wq", "attn_q"), ("wk", "attn_k"), ("wv", "attn_v"), ("wo", "attn_output")):
             _gguf_tensor(w, g + dst + ".weight", W[p + "0.attn." + src], fmt)
         _gguf_tensor(w, g + "ffn_norm.weight", W[p + "1.norm.weight"], fmt)
-        for src, dst in (("w1", "ffn_gate"), ("w3", "ffn_up"), ("w2", "ffn_down")):
-            _gguf_tensor(w, g + dst + ".weight", W[p + "1.ffn." + src], fmt)
+        if moe:     # softmax over the experts, top-k, renormalized: llama's MoE gating
+            _gguf_tensor(w, g + "ffn_gate_inp.weight", W[p + "1.moe.router"], fmt, True)
+            for src, dst in (("w1", "ffn_gate_exps"), ("w3", "ffn_up_exps"),
+                             ("w2", "ffn_down_exps")):
+                _gguf_tensor(w, g + dst + ".weight", W[p + "1.moe." + src], fmt)
+        else:
+            for src, dst in (("w1", "ffn_gate"), ("w3", "ffn_up"), ("w2", "ffn_down")):
+                _gguf_tensor(w, g + dst + ".weight", W[p + "1.ffn." + src], fmt)
     _gguf_tensor(w, "output_norm.weight", W["norm.weight"], fmt)
     _gguf_tensor(w, "output.weight", W["lm_head"], fmt)
     w.write_header_to_file()
@@ -123,7 +137,7 @@ def onnx_supports(cfg):
 
 
 class OnnxLM(torch.nn.Module):
-    """SPEC §3 for the bench's models (no MoD), written for torch.onnx.export.
+    """docs/semantics.md for the bench's models (no MoD), written for torch.onnx.export.
 
     decode=False: forward(tokens[T]) -> logits [T, V], K [L, T, kvd], V [L, T, kvd]
     decode=True:  forward(token[1], pos[1], past_k [L, P, kvd], past_v) ->

@@ -57,6 +57,9 @@ MODELS = {
     "mod": dict(layers=[dict(ffn="ffn", mod=None), dict(ffn="ffn", mod="0.125")] * 4),
     "moe": dict(layers=[dict(ffn="ffn", mod=None), dict(ffn="moe", mod=None)] * 4,
                 experts=8, top_k=2, moe_hidden=688),
+    # every block MoE (experts of 704 = 22 x 32 units, so Q8_0 blocks fit): the MoE that
+    # llama.cpp's llama architecture can run (it cannot alternate dense and MoE blocks)
+    "moe_all": dict(layers=[dict(ffn="moe", mod=None)] * 8, experts=8, top_k=2, moe_hidden=704),
     "large": None,      # sized from the machine's last-level cache: large_model()
 }
 
@@ -87,9 +90,10 @@ def xf_source(name, spec):
     lines = ["# %s benchmark model, written by bench/run_bench.py" % name,
              "model bench_%s {" % name,
              "  vocab   = %d" % b["vocab"], "  dim     = %d" % b["dim"],
-             "  context = %d" % b["context"], "  norm    = rmsnorm(eps = %g)" % b["eps"], "",
-             "  block dense {", "    " + attn,
-             "    ffn(hidden = %d, act = swiglu)" % b["hidden"], "  }"]
+             "  context = %d" % b["context"], "  norm    = rmsnorm(eps = %g)" % b["eps"]]
+    if any(l["ffn"] == "ffn" for l in spec["layers"]):
+        lines += ["", "  block dense {", "    " + attn,
+                  "    ffn(hidden = %d, act = swiglu)" % b["hidden"], "  }"]
     if any(l["ffn"] == "moe" for l in spec["layers"]):
         lines += ["", "  block sparse {", "    " + attn,
                   "    moe(experts = %d, top_k = %d, hidden = %d, act = swiglu)"
@@ -514,7 +518,7 @@ def file_digest(path, extra=b""):
 
 
 # the weight bytes a format reads per f32 byte: F16/BF16 2 of 4; Q8_0 34 per 32 elements
-# (fp16 scale); xfc q8 36 per 32 (fp32 scale, SPEC §3)
+# (fp16 scale); xfc q8 36 per 32 (fp32 scale, xfc --weights q8)
 FORMAT_BYTES = {"f32": 1.0, "f16": 0.5, "bf16": 0.5, "q8_0": 34 / 128, "q8": 36 / 128}
 
 
@@ -522,7 +526,7 @@ FORMAT_BYTES = {"f32": 1.0, "f16": 0.5, "bf16": 0.5, "q8_0": 34 / 128, "q8": 36 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--models", default="llama,mod,moe,large",
+    ap.add_argument("--models", default="llama,mod,moe,moe_all,large",
                     help="comma-separated subset of: " + ",".join(MODELS))
     ap.add_argument("--threads", default="1,%d" % os.cpu_count(),
                     help="comma-separated thread counts (OMP_NUM_THREADS, torch.set_num_threads, "
