@@ -30,6 +30,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+# bump when a conversion's output changes: run_bench.py keys its cache of converted
+# models by the weights' hash and this
+CONVERTER_VERSION = 2
+
 
 # ---- llama.cpp: GGUF ------------------------------------------------------------
 

@@ -588,6 +588,7 @@ def main():
             sys.exit("%s missing: run `bash bench/setup.sh` (or --peers onnxruntime)" % llama_exe)
         import peers
 
+    t_start = time.perf_counter()
     workdir = args.keep or tempfile.mkdtemp(prefix="xfbench.")
     os.makedirs(workdir, exist_ok=True)
     cache = os.path.join(args.peers_dir, "models")
@@ -716,7 +717,7 @@ def main():
             mcache = None
             if peers_on:
                 mcache = os.path.join(cache, "%s-%s" % (name, file_digest(
-                    wpath, open(os.path.join(HERE, "peers.py"), "rb").read())))
+                    wpath, b"converter %d" % peers.CONVERTER_VERSION)))
                 os.makedirs(mcache, exist_ok=True)
             if "llama.cpp" in peers_on:
                 why = peers.gguf_supports(spec)
@@ -889,6 +890,8 @@ def main():
         for nt in sorted(roofs)))
     print("load: 1-minute load average when the row started (%d cpus, shared with other jobs)."
           % os.cpu_count())
+    elapsed = time.perf_counter() - t_start
+    print("this run took %.0f s (conversions included, or read from the cache)" % elapsed)
     if args.json:
         for r in results:
             for k in r["impls"]:
@@ -899,7 +902,8 @@ def main():
                                                      torch_matmul=args.torch_matmul,
                                                      peers=sorted(peers_on),
                                                      peer_tolerance=PEER_TOL),
-                           results=results, accuracy=accuracy, notes=notes), f, indent=1)
+                           results=results, accuracy=accuracy, notes=notes,
+                           elapsed_s=elapsed), f, indent=1)
             f.write("\n")
 
 
