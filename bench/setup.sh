@@ -70,7 +70,7 @@ STAMP="$LLAMA_CPP_PYTHON ${ISA[*]}"
 if [ ! -f "$BLD/stamp" ] || [ "$(cat "$BLD/stamp")" != "$STAMP" ]; then
     log "building llama.cpp (a few minutes on 2 cores): ${ISA[*]}"
     rm -rf "$BLD"
-    cmake -S "$SRC/vendor/llama.cpp" -B "$BLD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    cmake -S "$SRC/vendor/llama.cpp" -B "$BLD" -DCMAKE_BUILD_TYPE=Release \
         -DBUILD_SHARED_LIBS=ON -DGGML_NATIVE=OFF -DGGML_CPU_ALL_VARIANTS=OFF \
         -DGGML_BACKEND_DL=OFF -DGGML_OPENMP=ON -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
         -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF \
