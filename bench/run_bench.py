@@ -827,7 +827,7 @@ def main():
     print("prefill: one forward over %d tokens, all logits; decode: %d steps after a %d-token "
           "prompt; best of %d rounds x %d runs, the implementations alternating"
           % (n, steps, prompt, args.rounds, args.reps))
-    hdr = "%-6s %3s %-20s %9s %7s %5s %9s %7s %6s %6s %6s  %-24s %5s" % (
+    hdr = "%-7s %3s %-20s %9s %7s %5s %9s %7s %6s %6s %6s  %-24s %5s" % (
         "model", "thr", "implementation", "prefill/s", "GF/s", "%FMA", "decode/s", "GB/s",
         "%DRAM", "xfc/p", "xfc/d", "logits agree (max rel)", "load")
     print(hdr)
@@ -838,7 +838,7 @@ def main():
             i = r[k]
             a = i["agreement"]
             agree = "-" if a is None else "%.1e vs %s" % (a["max_rel"], a["vs"])
-            print("%-6s %3d %-20s %9.1f %7.1f %4.0f%% %9.1f %7.2f %5.0f%% %6.2f %6.2f  %-24s %5.1f" % (
+            print("%-7s %3d %-20s %9.1f %7.1f %4.0f%% %9.1f %7.2f %5.0f%% %6.2f %6.2f  %-24s %5.1f" % (
                 r["model"], r["threads"], i["label"], i["prefill_tok_s"], i["prefill_gflop_s"],
                 100 * i["prefill_of_fma_peak"], i["decode_tok_s"], i["decode_weight_gb_s"],
                 100 * i["decode_of_read_bw"], x["prefill_tok_s"] / i["prefill_tok_s"],
@@ -854,12 +854,12 @@ def main():
     if accuracy:
         print()
         print("reduced-precision weights against the same implementation's F32, same weights:")
-        hdr3 = "%-6s %-22s %-14s %14s %8s" % ("model", "format", "against", "max rel error",
+        hdr3 = "%-7s %-22s %-14s %14s %8s" % ("model", "format", "against", "max rel error",
                                                "top-1")
         print(hdr3)
         print("-" * len(hdr3))
         for a in accuracy:
-            print("%-6s %-22s %-14s %14.2e %7.1f%%" % (a["model"], a["impl"], a["vs"],
+            print("%-7s %-22s %-14s %14.2e %7.1f%%" % (a["model"], a["impl"], a["vs"],
                                                        a["max_rel"], 100 * a["top1"]))
     if any("xfc_no_fuse" in r for r in results):
         print()
