@@ -26,6 +26,7 @@ Run with Debian's python (it has torch):  /usr/bin/python3 bench/run_bench.py
 See bench/README.md for what is measured and what the numbers mean.
 """
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -56,20 +57,43 @@ MODELS = {
     "mod": dict(layers=[dict(ffn="ffn", mod=None), dict(ffn="ffn", mod="0.125")] * 4),
     "moe": dict(layers=[dict(ffn="ffn", mod=None), dict(ffn="moe", mod=None)] * 4,
                 experts=8, top_k=2, moe_hidden=688),
+    # every block MoE (experts of 704 = 22 x 32 units, so Q8_0 blocks fit): the MoE that
+    # llama.cpp's llama architecture can run (it cannot alternate dense and MoE blocks)
+    "moe_all": dict(layers=[dict(ffn="moe", mod=None)] * 8, experts=8, top_k=2, moe_hidden=704),
+    "large": None,      # sized from the machine's last-level cache: large_model()
 }
 
 
+def large_model(llc_bytes):
+    """A llama-style model whose matrices streamed per decode step (every block's
+    matrices and lm_head) are at least 4x the last-level cache, so that decode reads
+    DRAM: dim 1024, 16 heads, 8 KV heads, hidden 2816, and as many blocks as that
+    takes (at least 2; 3 for a 32 MiB LLC, 173 MB of weights)."""
+    d, hid, V = 1024, 2816, BASE["vocab"]
+    kvd = 8 * d // 16
+    per_block = 4 * (2 * d * d + 2 * kvd * d + 3 * d * hid)
+    blocks = max(2, math.ceil((4 * llc_bytes - 4 * V * d) / per_block))
+    return dict(dim=d, heads=16, kv_heads=8, hidden=hid,
+                layers=[dict(ffn="ffn", mod=None)] * blocks)
+
+
+def model_cfg(name, llc_bytes):
+    """BASE with the model's own fields (its blocks, and for `large` its sizes)."""
+    return dict(BASE, **(large_model(llc_bytes) if name == "large" else MODELS[name]))
+
+
 def xf_source(name, spec):
-    """The .xf text of model `name` (the API prefix is bench_<name>)."""
-    b = BASE
+    """The .xf text of model `name` (the API prefix is bench_<name>); spec = model_cfg()."""
+    b = spec
     attn = "attention(heads = %d, kv_heads = %d, rope = %g)" % (b["heads"], b["kv_heads"],
                                                                  b["rope"])
     lines = ["# %s benchmark model, written by bench/run_bench.py" % name,
              "model bench_%s {" % name,
              "  vocab   = %d" % b["vocab"], "  dim     = %d" % b["dim"],
-             "  context = %d" % b["context"], "  norm    = rmsnorm(eps = %g)" % b["eps"], "",
-             "  block dense {", "    " + attn,
-             "    ffn(hidden = %d, act = swiglu)" % b["hidden"], "  }"]
+             "  context = %d" % b["context"], "  norm    = rmsnorm(eps = %g)" % b["eps"]]
+    if any(l["ffn"] == "ffn" for l in spec["layers"]):
+        lines += ["", "  block dense {", "    " + attn,
+                  "    ffn(hidden = %d, act = swiglu)" % b["hidden"], "  }"]
     if any(l["ffn"] == "moe" for l in spec["layers"]):
         lines += ["", "  block sparse {", "    " + attn,
                   "    moe(experts = %d, top_k = %d, hidden = %d, act = swiglu)"
@@ -122,7 +146,7 @@ class TorchModel:
     torch build call the system libblas (the netlib reference BLAS here)."""
 
     def __init__(self, spec, W, matmul="onednn"):
-        b = BASE
+        b = spec
         self.spec, self.matmul = spec, matmul
         self.V, self.D, self.ctx = b["vocab"], b["dim"], b["context"]
         self.H, self.KVH = b["heads"], b["kv_heads"]
@@ -367,6 +391,27 @@ def _llc():
     return "%s L%d" % (size, best[0])
 
 
+def _llc_bytes():
+    """The last-level cache in bytes (sysfs; 32 MiB if it cannot be read)."""
+    base = "/sys/devices/system/cpu/cpu0/cache"
+    best = None
+    for d in sorted(os.listdir(base)) if os.path.isdir(base) else []:
+        try:
+            level = int(open(os.path.join(base, d, "level")).read())
+            size = open(os.path.join(base, d, "size")).read().strip()
+            kind = open(os.path.join(base, d, "type")).read().strip()
+        except (OSError, ValueError):
+            continue
+        mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(size[-1:], 1)
+        try:
+            b = int(size.rstrip("KMG")) * mult
+        except ValueError:
+            continue
+        if kind != "Instruction" and (best is None or level > best[0]):
+            best = (level, b)
+    return best[1] if best else 32 << 20
+
+
 def machine(cc):
     """What a reader needs beside a figure: CPU, vector ISA, cores, last-level cache, date."""
     ci = _cpuinfo()
@@ -414,13 +459,38 @@ def time_torch(tm, tokens, n, prompt, steps, reps, budget):
     return pre, dec
 
 
-def check(name, tm, exe, wpath, tpath, tokens, n, prompt, steps, workdir):
-    """C logits against torch logits: prefill and every decode step."""
-    out = os.path.join(workdir, name + ".logits")
-    sh([exe, "check", wpath, tpath, str(n), str(prompt), str(steps), out],
-       env=dict(os.environ, OMP_NUM_THREADS=str(os.cpu_count())))
-    V = BASE["vocab"]
-    c = np.fromfile(out, dtype="<f4").reshape(n + steps, V)
+def threads_env(nt):
+    """OMP_NUM_THREADS for the C drivers (xfc's models, ggml's OpenMP), XF_THREADS for the
+    llama.cpp and onnxruntime drivers' own thread-count settings."""
+    return dict(os.environ, OMP_NUM_THREADS=str(nt), XF_THREADS=str(nt))
+
+
+def driver_logits(cmd, mpath, tpath, n, prompt, steps, out, vocab):
+    """The N prefill rows, then the STEPS decode rows, of a driver's `check` (all cores)."""
+    sh(cmd + ["check", mpath, tpath, str(n), str(prompt), str(steps), out],
+       env=threads_env(os.cpu_count()))
+    return np.fromfile(out, dtype="<f4").reshape(n + steps, vocab)
+
+
+def driver_time(cmd, mpath, tpath, n, prompt, steps, reps, nt):
+    c = json.loads(sh(cmd + ["time", mpath, tpath, str(n), str(prompt), str(steps), str(reps)],
+                      env=threads_env(nt)))
+    return c["prefill_s"], c["decode_s"]
+
+
+PEER_TOL = 1e-4     # a peer is timed only if max|logits - xfc's| <= PEER_TOL * max|xfc's logits|
+
+
+def agreement(a, ref):
+    """max|a - ref| / max|ref| over every row, and the fraction of rows with the same argmax."""
+    rel = float(np.abs(a - ref).max() / np.abs(ref).max())
+    top1 = float((a.argmax(-1) == ref.argmax(-1)).mean())
+    return dict(max_rel=rel, top1=top1)
+
+
+def torch_check(tm, c, tokens, n, prompt, steps):
+    """xfc's logits `c` against torch's: prefill and every decode step (tolerance
+    1e-3 * max(1, max|ref|)); torch's logits; the matrix bytes a decode step streams."""
     with torch.inference_mode():
         ref = [tm.forward(tokens[:n]).numpy()]
         tm.forward(tokens[:prompt])
@@ -430,27 +500,42 @@ def check(name, tm, exe, wpath, tpath, tokens, n, prompt, steps, workdir):
     ref = np.concatenate(ref)
     # matrix weights a decode step streams (the embed row, norms and KV cache are not counted;
     # for MoD this depends on how many tokens the routers admit)
-    res = dict(decode_weight_bytes=tm.bytes / max(steps, 1) + 4 * BASE["dim"])
+    res = dict(decode_weight_bytes=tm.bytes / max(steps, 1) + 4 * tm.D)
     for part, sl in (("prefill", slice(0, n)), ("decode", slice(n, n + steps))):
         diff = float(np.abs(c[sl] - ref[sl]).max())
         peak = float(np.abs(ref[sl]).max())
         tol = 1e-3 * max(1.0, peak)
         res[part] = dict(max_abs_diff=diff, max_abs_ref=peak, tol=tol, ok=diff <= tol)
-    return res
+    return res, ref
+
+
+def file_digest(path, extra=b""):
+    h = hashlib.sha256(extra)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 24), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+# the weight bytes a format reads per f32 byte: F16/BF16 2 of 4; Q8_0 34 per 32 elements
+# (fp16 scale); xfc q8 36 per 32 (fp32 scale, xfc --weights q8)
+FORMAT_BYTES = {"f32": 1.0, "f16": 0.5, "bf16": 0.5, "q8_0": 34 / 128, "q8": 36 / 128}
 
 
 # ---- main --------------------------------------------------------------------
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--models", default="llama,mod,moe",
+    ap.add_argument("--models", default="llama,mod,moe,moe_all,large",
                     help="comma-separated subset of: " + ",".join(MODELS))
     ap.add_argument("--threads", default="1,%d" % os.cpu_count(),
-                    help="comma-separated thread counts (OMP_NUM_THREADS and "
-                         "torch.set_num_threads); default 1 and all cores")
+                    help="comma-separated thread counts (OMP_NUM_THREADS, torch.set_num_threads, "
+                         "llama.cpp n_threads, onnxruntime intra-op threads); default 1 and all "
+                         "cores")
     ap.add_argument("--reps", type=int, default=3, help="timed runs per measurement and round")
     ap.add_argument("--rounds", type=int, default=2,
-                    help="rounds of (xfc runs, torch runs), alternated; the best run of all counts")
+                    help="rounds of (one measurement of each implementation), alternated; the "
+                         "best run of all counts")
     ap.add_argument("--budget", type=float, default=8.0,
                     help="torch: stop repeating a measurement after this many seconds (a "
                          "contended machine can make one run take seconds)")
@@ -465,6 +550,14 @@ def main():
     ap.add_argument("--keep", help="work in this directory (kept) instead of a temporary one")
     ap.add_argument("--no-nofuse", action="store_true",
                     help="skip the xfc --no-fuse build (by default timed next to the fused one)")
+    ap.add_argument("--peers", default="llama.cpp,onnxruntime",
+                    help="outside peers to run (comma-separated subset of llama.cpp,onnxruntime, "
+                         "or none); they need bench/setup.sh's venv and build")
+    ap.add_argument("--peers-dir", default=os.environ.get("XF_PEERS",
+                                                          os.path.join(ROOT, "build",
+                                                                       "bench-peers")),
+                    help="what bench/setup.sh built (default build/bench-peers); converted "
+                         "models are cached under its models/")
     args = ap.parse_args()
 
     names = [m for m in args.models.split(",") if m]
@@ -477,24 +570,52 @@ def main():
         ap.error("need prompt >= 1, steps >= 1, prompt + steps <= the context (%d)" % n)
     if args.reps < 1 or args.rounds < 1:
         ap.error("--reps and --rounds must be at least 1")
+    peers_on = set(p for p in args.peers.split(",") if p and p != "none")
+    if peers_on - {"llama.cpp", "onnxruntime"}:
+        ap.error("unknown peer(s): %s" % ",".join(sorted(peers_on - {"llama.cpp", "onnxruntime"})))
+    llama_exe = os.path.join(args.peers_dir, "xf_llama")
+    if peers_on:
+        try:
+            import peers        # noqa: F401  (gguf, onnx, onnxruntime: bench/setup.sh's venv)
+            if "llama.cpp" in peers_on:
+                import gguf     # noqa: F401
+            if "onnxruntime" in peers_on:
+                import onnxruntime  # noqa: F401
+        except ImportError as e:
+            sys.exit("%s: the peers need bench/setup.sh's venv; run `bash bench/run.sh` "
+                     "(or --peers none)" % e)
+        if "llama.cpp" in peers_on and not os.access(llama_exe, os.X_OK):
+            sys.exit("%s missing: run `bash bench/setup.sh` (or --peers onnxruntime)" % llama_exe)
+        import peers
 
+    t_start = time.perf_counter()
     workdir = args.keep or tempfile.mkdtemp(prefix="xfbench.")
     os.makedirs(workdir, exist_ok=True)
+    cache = os.path.join(args.peers_dir, "models")
     info = machine(args.cc)
+    llc_bytes = _llc_bytes()
     print(machine_line(info), flush=True)
     print("# %s, %d cpus; torch %s (matmul: %s); %s; load %s" % (
         info["cpu"], info["nproc"], info["torch"], args.torch_matmul, info["cc"],
         " ".join(info["loadavg"])), flush=True)
-    results = []
+    results, accuracy, notes = [], [], []
     # the machine's roofs (bench/peak.c), measured again before each row: the load changes
     peak_exe = os.path.join(workdir, "peak")
     sh([args.cc, "-O3", "-march=native", "-fopenmp", os.path.join(HERE, "peak.c"), "-o", peak_exe])
+    read_mib = max(512, 8 * llc_bytes >> 20)
     tokens = np.random.RandomState(args.seed).randint(0, BASE["vocab"], n).astype("<i4")
     tpath = os.path.join(workdir, "tokens.bin")
     tokens.tofile(tpath)
+    wfmt_ok = None      # does this xfc take --weights?
+
+    def note(msg):
+        notes.append(msg)
+        print(msg, flush=True)
+
     try:
         for name in names:
-            spec = MODELS[name]
+            spec = model_cfg(name, llc_bytes)
+            V = spec["vocab"]
             api = "bench_" + name
             xf = os.path.join(workdir, api + ".xf")
             with open(xf, "w") as f:
@@ -509,6 +630,10 @@ def main():
             sh([args.cc, "-O3", "-march=native", "-fopenmp", "-DXF_MODEL=" + api, "-I" + workdir,
                 csrc, os.path.join(HERE, "xf_bench.c"), "-lm", "-o", exe])
             t_build = time.perf_counter() - t0
+            wbytes = os.path.getsize(wpath)
+            print("%-6s %d blocks, dim %d: %.1f MB of weights (%.1fx the LLC)" % (
+                name, len(spec["layers"]), spec["dim"], wbytes / 1e6, wbytes / llc_bytes),
+                flush=True)
             work = dict(fused=work_per_call(sh([args.xfc, xf, "--stats"])))
             # the same model without fusion (xfc --no-fuse), in its own directory
             nf_dir = os.path.join(workdir, "nofuse")
@@ -526,12 +651,17 @@ def main():
                     k, w["decode"]["kernels"], w["decode"]["regions"], w["decode"]["barriers"])
                 for k, w in work.items())), flush=True)
 
+            # ---- correctness before speed: xfc against torch, every peer against xfc
+            X = driver_logits([exe], wpath, tpath, n, prompt, steps,
+                              os.path.join(workdir, name + ".xfc.logits"), V)
             torch.set_num_threads(os.cpu_count())
             tm = TorchModel(spec, load_safetensors(wpath), args.torch_matmul)
-            chk = check(name, tm, exe, wpath, tpath, tokens, n, prompt, steps, workdir)
+            chk, tref = torch_check(tm, X, tokens, n, prompt, steps)
             ok = all(v["ok"] for k, v in chk.items() if k in ("prefill", "decode"))
             if nf_exe:
-                nchk = check(name, tm, nf_exe, wpath, tpath, tokens, n, prompt, steps, nf_dir)
+                NF = driver_logits([nf_exe], wpath, tpath, n, prompt, steps,
+                                   os.path.join(nf_dir, name + ".logits"), V)
+                nchk, _ = torch_check(tm, NF, tokens, n, prompt, steps)
                 ok = ok and all(v["ok"] for k, v in nchk.items() if k in ("prefill", "decode"))
             print("%-6s build %.1fs; check C vs torch: %s  (%s)" % (
                 name, t_build, "ok" if ok else "MISMATCH",
@@ -540,53 +670,139 @@ def main():
                           for k, v in chk.items() if k in ("prefill", "decode"))), flush=True)
             if not ok:
                 sys.exit("%s: C and torch logits disagree; not timing wrong numbers" % name)
+            dbytes = chk["decode_weight_bytes"]
+
+            # impls: key -> dict(label, fmt, run(nt) -> (prefill_s, decode_s), agree)
+            impls = {}
+
+            def add(key, label, fmt, run, agree):
+                impls[key] = dict(label=label, fmt=fmt, run=run, agree=agree)
+
+            def run_c(e, m):
+                return lambda nt: driver_time([e], m, tpath, n, prompt, steps, args.reps, nt)
+
+            add("xfc", "xfc", "f32", run_c(exe, wpath), None)
+            add("torch", "PyTorch eager", "f32",
+                lambda nt: time_torch(tm, tokens, n, prompt, steps, args.reps, args.budget),
+                dict(agreement(tref, X), vs="xfc", ok=True))
+            if nf_exe:
+                add("xfc_no_fuse", "xfc --no-fuse", "f32", run_c(nf_exe, wpath),
+                    dict(agreement(NF, X), vs="xfc", ok=True))
+
+            # xfc's reduced-precision weights, when this xfc has them
+            for wf in ("bf16", "q8"):
+                if wfmt_ok is False:
+                    break
+                wdir = os.path.join(workdir, wf)
+                os.makedirs(wdir, exist_ok=True)
+                wc = os.path.join(wdir, api + ".c")
+                r = subprocess.run([args.xfc, xf, "-o", wc, "--weights", wf],
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                if r.returncode != 0:
+                    wfmt_ok = False
+                    note("skipped: xfc has no --weights (xfc said: %s)" %
+                         (r.stdout.strip().splitlines() or ["?"])[0])
+                    break
+                wfmt_ok = True
+                we = os.path.join(wdir, api + "_bench")
+                sh([args.cc, "-O3", "-march=native", "-fopenmp", "-DXF_MODEL=" + api,
+                    "-I" + wdir, wc, os.path.join(HERE, "xf_bench.c"), "-lm", "-o", we])
+                WL = driver_logits([we], wpath, tpath, n, prompt, steps,
+                                   os.path.join(wdir, name + ".logits"), V)
+                acc = agreement(WL, X)
+                accuracy.append(dict(model=name, impl="xfc --weights " + wf, vs="xfc f32", **acc))
+                add("xfc_" + wf, "xfc --weights " + wf, wf, run_c(we, wpath),
+                    dict(acc, vs="xfc f32", ok=True))
+
+            mcache = None
+            if peers_on:
+                mcache = os.path.join(cache, "%s-%s" % (name, file_digest(
+                    wpath, b"converter %d" % peers.CONVERTER_VERSION)))
+                os.makedirs(mcache, exist_ok=True)
+            if "llama.cpp" in peers_on:
+                why = peers.gguf_supports(spec)
+                if why:
+                    note("%-6s llama.cpp: not run: %s" % (name, why))
+                else:
+                    ref = None
+                    for fmt in ("f32", "f16", "q8_0"):
+                        g = os.path.join(mcache, fmt + ".gguf")
+                        if not os.path.exists(g):
+                            peers.write_gguf(spec, tm.W, g + ".tmp", fmt)
+                            os.replace(g + ".tmp", g)
+                        GL = driver_logits([llama_exe], g, tpath, n, prompt, steps,
+                                           os.path.join(workdir, "%s.llama.%s.logits" % (name, fmt)),
+                                           V)
+                        label = "llama.cpp " + fmt.upper()
+                        if fmt == "f32":
+                            ref = GL
+                            acc = agreement(GL, X)
+                            acc.update(vs="xfc", ok=acc["max_rel"] <= PEER_TOL)
+                            print("%-6s check llama.cpp F32 vs xfc: max|diff|/max|xfc| %.1e, "
+                                  "top-1 %.3f: %s" % (name, acc["max_rel"], acc["top1"],
+                                                      "ok" if acc["ok"] else "MISMATCH"),
+                                  flush=True)
+                            if not acc["ok"]:
+                                note("%-6s llama.cpp F32 logits disagree with xfc's (%.1e > %g); "
+                                     "llama.cpp not timed" % (name, acc["max_rel"], PEER_TOL))
+                                break
+                        else:
+                            acc = agreement(GL, ref)
+                            accuracy.append(dict(model=name, impl=label, vs="llama.cpp F32", **acc))
+                            acc.update(vs="llama.cpp F32", ok=True)
+                        add("llama_" + fmt, label, fmt, run_c(llama_exe, g), acc)
+
+            if "onnxruntime" in peers_on:
+                why = peers.onnx_supports(spec)
+                if why:
+                    note("%-6s onnxruntime: %s" % (name, why))
+                else:
+                    od = os.path.join(mcache, "onnx")
+                    if not os.path.exists(os.path.join(od, "cfg.json")):
+                        peers.export_onnx(spec, tm.W, od)
+                    ort_cmd = [sys.executable, os.path.join(HERE, "peers.py"), "ort"]
+                    OL = driver_logits(ort_cmd, od, tpath, n, prompt, steps,
+                                       os.path.join(workdir, name + ".ort.logits"), V)
+                    acc = agreement(OL, X)
+                    acc.update(vs="xfc", ok=acc["max_rel"] <= PEER_TOL)
+                    print("%-6s check onnxruntime vs xfc: max|diff|/max|xfc| %.1e, top-1 %.3f: %s"
+                          % (name, acc["max_rel"], acc["top1"], "ok" if acc["ok"] else "MISMATCH"),
+                          flush=True)
+                    if acc["ok"]:
+                        add("ort", "onnxruntime", "f32",
+                            lambda nt, od=od, c=ort_cmd: driver_time(c, od, tpath, n, prompt,
+                                                                     steps, args.reps, nt), acc)
+                    else:
+                        note("%-6s onnxruntime logits disagree with xfc's (%.1e > %g); not timed"
+                             % (name, acc["max_rel"], PEER_TOL))
 
             for nt in threads:
                 load = os.getloadavg()[0]
-                roof = json.loads(sh([peak_exe], env=dict(os.environ, OMP_NUM_THREADS=str(nt))))
+                roof = json.loads(sh([peak_exe, str(read_mib)], env=threads_env(nt)))
                 torch.set_num_threads(nt)
-                xp, xd, tp, td, np_, nd = [], [], [], [], [], []
+                times = {k: ([], []) for k in impls}
                 for _ in range(args.rounds):    # alternate, so all meet the same neighbours
-                    c = json.loads(sh([exe, "time", wpath, tpath, str(n), str(prompt), str(steps),
-                                       str(args.reps)],
-                                      env=dict(os.environ, OMP_NUM_THREADS=str(nt))))
-                    xp += c["prefill_s"]
-                    xd += c["decode_s"]
-                    if nf_exe:
-                        c = json.loads(sh([nf_exe, "time", wpath, tpath, str(n), str(prompt),
-                                           str(steps), str(args.reps)],
-                                          env=dict(os.environ, OMP_NUM_THREADS=str(nt))))
-                        np_ += c["prefill_s"]
-                        nd += c["decode_s"]
-                    p, d = time_torch(tm, tokens, n, prompt, steps, args.reps, args.budget)
-                    tp += p
-                    td += d
+                    for k, im in impls.items():
+                        p, d = im["run"](nt)
+                        times[k][0].extend(p)
+                        times[k][1].extend(d)
                 row = dict(model=name, threads=nt, loadavg=load, flops_per_token=fpt, check=chk,
-                           roofs=roof,
-                           decode_weight_bytes=chk["decode_weight_bytes"],
-                           xfc=dict(prefill_s=xp, decode_s=xd),
-                           torch=dict(prefill_s=tp, decode_s=td), work=work)
-                if nf_exe:
-                    row["xfc_no_fuse"] = dict(prefill_s=np_, decode_s=nd)
-                for impl in ("xfc", "torch", "xfc_no_fuse"):
-                    if impl not in row:
-                        continue
-                    r = row[impl]
+                           roofs=roof, decode_weight_bytes=dbytes, weight_file_bytes=wbytes,
+                           work=work, impls=list(impls))
+                for k, im in impls.items():
+                    r = row[k] = dict(label=im["label"], fmt=im["fmt"], prefill_s=times[k][0],
+                                      decode_s=times[k][1], agreement=im["agree"])
                     r["prefill_tok_s"] = n / min(r["prefill_s"])
                     r["decode_tok_s"] = steps / min(r["decode_s"])
                     r["prefill_gflop_s"] = r["prefill_tok_s"] * fpt / 1e9
-                    r["decode_weight_gb_s"] = r["decode_tok_s"] * chk["decode_weight_bytes"] / 1e9
+                    r["decode_weight_gb_s"] = (r["decode_tok_s"] * dbytes *
+                                               FORMAT_BYTES[im["fmt"]] / 1e9)
                 results.append(row)
-                print("%-6s threads %d: prefill xfc %.0f tok/s, torch %.0f tok/s; "
-                      "decode xfc %.1f tok/s, torch %.1f tok/s  (roofs: FMA %.0f GFLOP/s, "
-                      "read %.1f GB/s; load %.1f)" % (
-                          name, nt, row["xfc"]["prefill_tok_s"], row["torch"]["prefill_tok_s"],
-                          row["xfc"]["decode_tok_s"], row["torch"]["decode_tok_s"],
-                          roof["fma_gflop_s"], roof["read_gb_s"], load), flush=True)
-                if nf_exe:
-                    print("%-6s threads %d: xfc --no-fuse prefill %.0f tok/s, decode %.1f tok/s" % (
-                        name, nt, row["xfc_no_fuse"]["prefill_tok_s"],
-                        row["xfc_no_fuse"]["decode_tok_s"]), flush=True)
+                print("%-6s threads %d (FMA %.0f GFLOP/s at %d lanes, read %.1f GB/s; load %.1f): %s"
+                      % (name, nt, roof["fma_gflop_s"], roof["fma_lanes"], roof["read_gb_s"], load,
+                         "; ".join("%s %.0f / %.1f tok/s" % (row[k]["label"], row[k]["prefill_tok_s"],
+                                                             row[k]["decode_tok_s"])
+                                   for k in impls)), flush=True)
             del tm
     finally:
         if not args.keep:
@@ -596,33 +812,55 @@ def main():
     roofs = {}
     for r in results:
         best = roofs.setdefault(r["threads"], dict(r["roofs"]))
-        for k in ("fma_gflop_s", "read_gb_s"):
+        for k in ("fma_gflop_s", "read_gb_s", "fma8_gflop_s"):
             best[k] = max(best[k], r["roofs"][k])
+        if r["roofs"]["fma_gflop_s"] >= best["fma_gflop_s"]:
+            best["fma_lanes"] = r["roofs"]["fma_lanes"]
     for r in results:
         roof = roofs[r["threads"]]
-        for impl in [i for i in ("xfc", "torch", "xfc_no_fuse") if i in r]:
-            r[impl]["prefill_of_fma_peak"] = r[impl]["prefill_gflop_s"] / roof["fma_gflop_s"]
-            r[impl]["decode_of_read_bw"] = r[impl]["decode_weight_gb_s"] / roof["read_gb_s"]
+        for k in r["impls"]:
+            r[k]["prefill_of_fma_peak"] = r[k]["prefill_gflop_s"] / roof["fma_gflop_s"]
+            r[k]["decode_of_read_bw"] = r[k]["decode_weight_gb_s"] / roof["read_gb_s"]
 
     print()
     print(machine_line(info))
-    print("prefill: one forward over %d tokens; decode: %d steps after a %d-token prompt; "
-          "best of %d rounds x %d runs" % (n, steps, prompt, args.rounds, args.reps))
-    hdr = "%-6s %-8s %7s %11s %11s %6s %9s %9s %6s %6s %5s" % (
-        "model", "phase", "threads", "xfc tok/s", "torch tok/s", "ratio", "xfc rate", "torch",
-        "xfc%", "torch%", "load")
+    print("prefill: one forward over %d tokens, all logits; decode: %d steps after a %d-token "
+          "prompt; best of %d rounds x %d runs, the implementations alternating"
+          % (n, steps, prompt, args.rounds, args.reps))
+    hdr = "%-7s %3s %-20s %9s %7s %5s %9s %7s %6s %6s %6s  %-24s %5s" % (
+        "model", "thr", "implementation", "prefill/s", "GF/s", "%FMA", "decode/s", "GB/s",
+        "%DRAM", "xfc/p", "xfc/d", "logits agree (max rel)", "load")
     print(hdr)
     print("-" * len(hdr))
     for r in results:
-        for phase, rate, unit, frac in (
-                ("prefill", "prefill_gflop_s", "GF/s", "prefill_of_fma_peak"),
-                ("decode", "decode_weight_gb_s", "GB/s", "decode_of_read_bw")):
-            x, t = r["xfc"], r["torch"]
-            print("%-6s %-8s %7d %11.1f %11.1f %6.2f %4.0f %s %4.0f %s %5.0f%% %5.0f%% %5.1f" % (
-                r["model"], phase, r["threads"], x[phase + "_tok_s"], t[phase + "_tok_s"],
-                x[phase + "_tok_s"] / t[phase + "_tok_s"], x[rate], unit, t[rate], unit,
-                100 * x[frac], 100 * t[frac], r["loadavg"]))
-    print("ratio = xfc / torch tokens/s (above 1: xfc faster).")
+        x = r["xfc"]
+        for k in r["impls"]:
+            i = r[k]
+            a = i["agreement"]
+            agree = "-" if a is None else "%.1e vs %s" % (a["max_rel"], a["vs"])
+            print("%-7s %3d %-20s %9.1f %7.1f %4.0f%% %9.1f %7.2f %5.0f%% %6.2f %6.2f  %-24s %5.1f" % (
+                r["model"], r["threads"], i["label"], i["prefill_tok_s"], i["prefill_gflop_s"],
+                100 * i["prefill_of_fma_peak"], i["decode_tok_s"], i["decode_weight_gb_s"],
+                100 * i["decode_of_read_bw"], x["prefill_tok_s"] / i["prefill_tok_s"],
+                x["decode_tok_s"] / i["decode_tok_s"], agree, r["loadavg"]))
+    print("prefill/s, decode/s: tokens/s. xfc/p, xfc/d: xfc's tokens/s over the row's (prefill, "
+          "decode; above 1: xfc faster), same run.")
+    print("GF/s: prefill tokens/s x FLOPs/token (xfc --stats); %FMA: of the FMA roof. GB/s: "
+          "decode tokens/s x the matrix bytes a step reads in the row's weight format; %DRAM: "
+          "of the streaming-read roof.")
+    print("logits agree: max|logits - reference| / max|reference| over the prefill's %d rows "
+          "and the %d decode steps; peers are timed only within %g of xfc."
+          % (n, steps, PEER_TOL))
+    if accuracy:
+        print()
+        print("reduced-precision weights against the same implementation's F32, same weights:")
+        hdr3 = "%-7s %-22s %-14s %14s %8s" % ("model", "format", "against", "max rel error",
+                                               "top-1")
+        print(hdr3)
+        print("-" * len(hdr3))
+        for a in accuracy:
+            print("%-7s %-22s %-14s %14.2e %7.1f%%" % (a["model"], a["impl"], a["vs"],
+                                                       a["max_rel"], 100 * a["top1"]))
     if any("xfc_no_fuse" in r for r in results):
         print()
         print("fused (default) against xfc --no-fuse, same run:")
@@ -643,20 +881,29 @@ def main():
                     "%d | %d" % (wf["barriers"], wu["barriers"])))
         print("each call opens %s parallel region(s) fused and unfused." % ", ".join(sorted(set(
             str(w[p]["regions"]) for r in results for w in r["work"].values() for p in w))))
-    print("prefill rate: tokens/s x FLOPs/token (xfc --stats); %: of the FMA roof.")
-    print("decode rate: tokens/s x matrix-weight bytes per step; %: of the streaming-read roof.")
+    for m in notes:
+        print(m)
     print("roofs (bench/peak.c, best seen this run): " + "; ".join(
-        "%d thread%s: FMA %.0f GFLOP/s, read %.1f GB/s" % (
-            nt, "" if nt == 1 else "s", roofs[nt]["fma_gflop_s"], roofs[nt]["read_gb_s"])
+        "%d thread%s: FMA %.0f GFLOP/s (%d lanes; 8 lanes %.0f), read %.1f GB/s (%d MiB buffer)"
+        % (nt, "" if nt == 1 else "s", roofs[nt]["fma_gflop_s"], roofs[nt]["fma_lanes"],
+           roofs[nt]["fma8_gflop_s"], roofs[nt]["read_gb_s"], roofs[nt]["read_mib"])
         for nt in sorted(roofs)))
     print("load: 1-minute load average when the row started (%d cpus, shared with other jobs)."
           % os.cpu_count())
+    elapsed = time.perf_counter() - t_start
+    print("this run took %.0f s (conversions included, or read from the cache)" % elapsed)
     if args.json:
+        for r in results:
+            for k in r["impls"]:
+                r[k].pop("run", None)
         with open(args.json, "w") as f:
             json.dump(dict(machine=info, roofs=roofs, config=dict(BASE, prompt=prompt, steps=steps,
                                                      reps=args.reps, rounds=args.rounds,
-                                                     torch_matmul=args.torch_matmul),
-                           results=results), f, indent=1)
+                                                     torch_matmul=args.torch_matmul,
+                                                     peers=sorted(peers_on),
+                                                     peer_tolerance=PEER_TOL),
+                           results=results, accuracy=accuracy, notes=notes,
+                           elapsed_s=elapsed), f, indent=1)
             f.write("\n")
 
 

@@ -36,6 +36,7 @@ packages=(
     "cmake|command -v cmake"
     "make|command -v make"
     "gcc|command -v gcc"
+    "g++|command -v g++"
     "binutils|command -v nm"
     "clang|command -v clang"
     "flex|command -v flex"
