@@ -7,9 +7,16 @@ For each pair (a routed model, the same model without routing) this test
      one full-context forward,
   3. counts the instructions executed inside NAME_forward with
      `valgrind --tool=callgrind --toggle-collect=NAME_forward`,
-and checks that the realized ratio (routed / unrouted instructions) is within
-15% of the predicted FLOP ratio.  Callgrind counts instructions, not time, so
-the result does not depend on machine load.
+and checks that the realized ratio (routed / unrouted instructions) is at
+most 15% above the predicted FLOP ratio (the saving is really made) and not
+below half of it.  Below is looser than above because kernels differ in
+instructions per FLOP: the packed GEMM and the attention kernel do more
+FLOPs per instruction than the sparse FFN's unit kernel, so a routed model,
+whose remaining work is mostly in those, runs fewer instructions than its
+FLOP share (sparse FFN: 0.23 realized against 0.31 predicted; callgrind puts
+the FFN part alone at 0.045 of the unrouted one's, for 1/32 of its units).
+Callgrind counts instructions, not time, so the result does not depend on
+machine load.
 
 Pairs: MoD at capacity 0.125 on every other block vs no MoD; MoE top-2 of 8
 vs top-8 of 8 (every expert on every token); sparse FFN with 32-unit blocks
@@ -25,7 +32,8 @@ import subprocess
 import sys
 import tempfile
 
-TOLERANCE = 0.15
+TOLERANCE = 0.15       # realized at most this far above the predicted ratio
+FLOOR = 0.5            # and at least this fraction of it
 
 DRIVER = r"""
 #include <stdio.h>
@@ -135,12 +143,12 @@ def main():
             ir = instructions(a.xfc, files[0], names[0], work)
             ip = instructions(a.xfc, files[1], names[1], work)
             predicted, realized = fr / fp, ir / ip
-            dev = abs(realized - predicted) / predicted
-            ok = dev <= TOLERANCE and realized < 0.9
+            dev = (realized - predicted) / predicted
+            ok = dev <= TOLERANCE and realized >= FLOOR * predicted and realized < 0.9
             print(f"{tag:5s} {what}: predicted FLOP ratio {predicted:.3f} "
                   f"(stats dense column {fr / fr_dense:.3f}), realized instruction ratio "
-                  f"{realized:.3f} ({ir} / {ip}), deviation {dev * 100:.1f}% "
-                  f"(limit {TOLERANCE * 100:.0f}%): {'ok' if ok else 'FAIL'}")
+                  f"{realized:.3f} ({ir} / {ip}), deviation {dev * 100:+.1f}% "
+                  f"(limits +{TOLERANCE * 100:.0f}%, -{(1 - FLOOR) * 100:.0f}%): {'ok' if ok else 'FAIL'}")
             passed += ok
             failed += not ok
     finally:
