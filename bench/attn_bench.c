@@ -23,6 +23,7 @@
 #include "runtime/xfrt.h"
 #include "runtime/xfrt_isa.h"
 #include "runtime/xfrt_vmath.h"
+#include "runtime/kernels_gemm.c"
 #include "runtime/kernels_dense.c"
 #include "runtime/kernels_attention.c"
 
@@ -76,6 +77,7 @@ enum { K_PREFILL, K_DECODE, K_GEMM, K_ROOF };
 typedef struct {
     int ctx, heads, kv_heads, hd, gemm_n, gemm_in, gemm_out;
     float *q, *y, *x, *W, *yl;
+    XfrtMat Wp;     /* W packed as generated code packs a product's matrix */
     XfrtKV kv;
     int32_t *pos;
     float roof_sink;
@@ -113,7 +115,7 @@ static double run(Bench *b, int kind, double *flops)
             xfrt_attention(b->y, b->q, &b->kv, b->pos + b->ctx - 1, 1, b->heads, b->kv_heads, b->hd, 1, 0);
             break;
         case K_GEMM:
-            xfrt_linear(b->yl, b->x, b->W, b->gemm_n, b->gemm_in, b->gemm_out);
+            xfrt_linear(b->yl, b->x, &b->Wp, b->gemm_n, b->gemm_in, b->gemm_out);
             break;
         default: {
             float s = roof_loop(roof_iters, 1.0f);
@@ -181,6 +183,10 @@ int main(int argc, char **argv)
     fill(v, b.ctx * kv_dim, 3);
     fill(b.x, (size_t)b.gemm_n * b.gemm_in, 4);
     fill(b.W, (size_t)b.gemm_out * b.gemm_in, 5);
+    if (xfrt_mat_pack(&b.Wp, b.W, 1, b.gemm_out, b.gemm_in, XFRT_WF_F32, xfrt_panel_width()) != 0) {
+        fprintf(stderr, "attn_bench: out of memory\n");
+        return 1;
+    }
     for (int i = 0; i < b.ctx; i++)
         b.pos[i] = i;
     xfrt_kv_append(&b.kv, k, v, b.pos, b.ctx);
