@@ -259,11 +259,24 @@ static const char *weight_fmt_const(const CgCtx *c, const XfNode *w)
 static void emit_weight_loads(CgCtx *c)
 {
     CWriter *w = c->w;
-    cw_line(w, "for (int xf_i = 0; xf_i < %d; xf_i++)", n_weights(c->g));
-    cw_line(w, "    if (xfrt_st_get_for(&xf_m->st, xf_weights[xf_i].name, xf_weights[xf_i].rank,");
-    cw_line(w, "                        xf_weights[xf_i].dim, xf_weights[xf_i].fmt, &xf_m->w[xf_i],");
-    cw_line(w, "                        xf_err, xf_err_size) != 0)");
-    cw_line(w, "        goto xf_fail;");
+    cw_line(w, "const uint16_t *xf_raw[%d] = {0};   /* BF16 values as stored, for raw matrices */", n_weights(c->g));
+    cw_open(w, "for (int xf_i = 0; xf_i < %d; xf_i++)", n_weights(c->g));
+    cw_open(w, "if (xf_weights[xf_i].raw)");
+    cw_line(w, "const void *xf_d;");
+    cw_line(w, "int xf_dt;");
+    cw_line(w, "if (xfrt_st_get_raw(&xf_m->st, xf_weights[xf_i].name, xf_weights[xf_i].rank, xf_weights[xf_i].dim,");
+    cw_line(w, "                    &xf_d, &xf_dt, xf_err, xf_err_size) != 0)");
+    cw_line(w, "    goto xf_fail;");
+    cw_open(w, "if (xf_dt == XFRT_DT_BF16)");
+    cw_line(w, "xf_raw[xf_i] = (const uint16_t *)xf_d;");
+    cw_line(w, "continue;");
+    cw_close(w, NULL);
+    cw_close(w, NULL);
+    cw_line(w, "if (xfrt_st_get_for(&xf_m->st, xf_weights[xf_i].name, xf_weights[xf_i].rank,");
+    cw_line(w, "                    xf_weights[xf_i].dim, xf_weights[xf_i].fmt, &xf_m->w[xf_i],");
+    cw_line(w, "                    xf_err, xf_err_size) != 0)");
+    cw_line(w, "    goto xf_fail;");
+    cw_close(w, NULL);
 }
 
 static void emit_header(CgCtx *c, XfStrBuf *h)
@@ -364,14 +377,18 @@ static void emit_api(CgCtx *c)
     cw_line(w, "/* ---- weights: names, shapes (xfc docs/weights.md) and how %s_open keeps them ---- */", N);
     cw_line(w, "/* fmt: XFRT_WF_F32 as the file's values, or the --weights %s form of a matrix */",
             ir_weight_format_name(c->opt->weights));
-    cw_open(w, "static const struct { const char *name; int rank; int64_t dim[3]; int fmt; } xf_weights[%d] =", nw);
+    cw_line(w, "/* raw: a bf16 matrix only the kernels' panels hold, packed from a BF16");
+    cw_line(w, " * tensor's values as stored (no fp32 copy) */");
+    cw_open(w, "static const struct { const char *name; int rank; int64_t dim[3]; int fmt, raw; } xf_weights[%d] =", nw);
     for (XfId id = 1; id <= g->n_nodes; id++) {
         const XfNode *x = &g->nodes[id];
         if (x->op != XF_OP_WEIGHT)
             continue;
-        cw_line(w, "{\"%s\", %d, {%lld, %lld, %lld}, %s},", x->attr.name, x->shape.rank,
+        const char *fmt = weight_fmt_const(c, x);
+        bool raw = !strcmp(fmt, "XFRT_WF_BF16") && c->mat_index[id] >= 0 && !weight_kept(c, id);
+        cw_line(w, "{\"%s\", %d, {%lld, %lld, %lld}, %s, %d},", x->attr.name, x->shape.rank,
                 (long long)x->shape.dim[0], (long long)x->shape.dim[1], (long long)x->shape.dim[2],
-                weight_fmt_const(c, x));
+                fmt, raw);
     }
     cw_close(w, ";");
     cw_blank(w);
@@ -521,8 +538,12 @@ static void emit_api(CgCtx *c)
     cw_close(w, NULL);
     cw_close(w, NULL);
     cw_line(w, "for (int xf_i = 0; xf_i < %d; xf_i++)", nm);
-    cw_line(w, "    if (xfrt_mat_pack(&xf_m->mat[xf_i], xf_m->w[xf_mats[xf_i].w], xf_mats[xf_i].experts, xf_mats[xf_i].rows,");
-    cw_line(w, "                      xf_mats[xf_i].cols, xf_mats[xf_i].fmt, xf_mats[xf_i].panels ? XFRT_NR : 1) != 0) {");
+    cw_line(w, "    if ((xf_raw[xf_mats[xf_i].w]");
+    cw_line(w, "            ? xfrt_mat_pack_bf16(&xf_m->mat[xf_i], xf_raw[xf_mats[xf_i].w], xf_mats[xf_i].experts,");
+    cw_line(w, "                                 xf_mats[xf_i].rows, xf_mats[xf_i].cols, xf_mats[xf_i].panels ? XFRT_NR : 1)");
+    cw_line(w, "            : xfrt_mat_pack(&xf_m->mat[xf_i], xf_m->w[xf_mats[xf_i].w], xf_mats[xf_i].experts,");
+    cw_line(w, "                            xf_mats[xf_i].rows, xf_mats[xf_i].cols, xf_mats[xf_i].fmt,");
+    cw_line(w, "                            xf_mats[xf_i].panels ? XFRT_NR : 1)) != 0) {");
     cw_line(w, "        snprintf(xf_err, xf_err_size, \"%s_open: out of memory\");", N);
     cw_line(w, "        goto xf_fail;");
     cw_line(w, "    }");

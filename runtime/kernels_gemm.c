@@ -41,11 +41,16 @@ XFRT_API size_t xfrt_mat_bytes(int fmt, int experts, int rows, int cols, int nr)
     return (size_t)(experts > 0 ? experts : 0) * xfrt_mat_matrix_bytes(fmt, rows, cols, nr);
 }
 
-/* One row of w into panel slot j of a panel (nr wide) at pp. */
+/* One row of w (or, for a bf16 matrix, of wh: bfloat16 values as stored)
+ * into panel slot j of a panel (nr wide) at pp. */
 static inline void xfrt_mat_put_row(unsigned char *pp, int fmt, int nr, int j, const float *w,
-                                    int cols)
+                                    const uint16_t *wh, int cols)
 {
-    if (fmt == XFRT_WF_BF16) {
+    if (wh) {
+        uint16_t *h = (uint16_t *)(void *)pp;
+        for (int k = 0; k < cols; k++)
+            h[(size_t)k * nr + j] = wh[k];
+    } else if (fmt == XFRT_WF_BF16) {
         uint16_t *h = (uint16_t *)(void *)pp;
         for (int k = 0; k < cols; k++)
             h[(size_t)k * nr + j] = xfrt_bf16_round(w[k]);
@@ -66,8 +71,8 @@ static inline void xfrt_mat_put_row(unsigned char *pp, int fmt, int nr, int j, c
     }
 }
 
-XFRT_API int xfrt_mat_pack(XfrtMat *m, const float *w, int experts, int rows, int cols, int fmt,
-                           int nr)
+static int xfrt_mat_pack_from(XfrtMat *m, const float *w, const uint16_t *wh, int experts,
+                              int rows, int cols, int fmt, int nr)
 {
     memset(m, 0, sizeof *m);
     m->fmt = fmt;
@@ -93,11 +98,23 @@ XFRT_API int xfrt_mat_pack(XfrtMat *m, const float *w, int experts, int rows, in
             unsigned char *pp = mem + (size_t)e * m->matrix_bytes + (size_t)(r / m->nr) * m->panel_bytes;
             if (m->nr == 1)     /* rows back to back */
                 pp = mem + (size_t)e * m->matrix_bytes + (size_t)r * m->panel_bytes;
-            xfrt_mat_put_row(pp, fmt, m->nr, r % m->nr, w + ((size_t)e * rows + r) * cols, cols);
+            size_t at = ((size_t)e * rows + r) * cols;
+            xfrt_mat_put_row(pp, fmt, m->nr, r % m->nr, w ? w + at : NULL, wh ? wh + at : NULL, cols);
         }
     m->data = mem;
     m->owned = mem;
     return 0;
+}
+
+XFRT_API int xfrt_mat_pack(XfrtMat *m, const float *w, int experts, int rows, int cols, int fmt,
+                           int nr)
+{
+    return xfrt_mat_pack_from(m, w, NULL, experts, rows, cols, fmt, nr);
+}
+
+XFRT_API int xfrt_mat_pack_bf16(XfrtMat *m, const uint16_t *w, int experts, int rows, int cols, int nr)
+{
+    return xfrt_mat_pack_from(m, NULL, w, experts, rows, cols, XFRT_WF_BF16, nr);
 }
 
 XFRT_API void xfrt_mat_free(XfrtMat *m)

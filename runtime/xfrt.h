@@ -197,6 +197,10 @@ XFRT_API size_t xfrt_mat_bytes(int fmt, int experts, int rows, int cols, int nr)
  * memory m owns.  Returns 0, or -1 when out of memory (m then owns nothing). */
 XFRT_API int  xfrt_mat_pack(XfrtMat *m, const float *w, int experts, int rows, int cols, int fmt,
                             int nr);
+/* The same for a bf16 matrix from bfloat16 values as stored (a BF16 tensor
+ * of the file under --weights bf16: kept bit for bit, no fp32 copy). */
+XFRT_API int  xfrt_mat_pack_bf16(XfrtMat *m, const uint16_t *w, int experts, int rows, int cols,
+                                 int nr);
 XFRT_API void xfrt_mat_free(XfrtMat *m);
 /* Matrix e of a stack, as a matrix of its own (borrowed). */
 XFRT_API XfrtMat xfrt_mat_expert(const XfrtMat *m, int e);

@@ -54,6 +54,35 @@ static const XfrtMat *mat_of(const float *w, int experts, int rows, int cols)
     return m;
 }
 
+/* A bf16 matrix packed from BF16 values as stored holds the same panels as
+ * one packed from their fp32 widening (rows and columns that are not a
+ * multiple of the panel width or the vector; an expert stack). */
+static void test_mat_pack_bf16(void **state)
+{
+    (void)state;
+    RtRng rng = {7};
+    enum { E = 2, R = 37, C = 45 };
+    float w[E * R * C];
+    uint16_t h[E * R * C];
+    rt_fill(&rng, w, E * R * C, -2, 2);
+    for (int i = 0; i < E * R * C; i++) {
+        h[i] = xfrt_bf16_round(w[i]);
+        w[i] = xfrt_bf16_widen(h[i]);
+    }
+    for (int nr = 1; nr <= xfrt_panel_width(); nr += xfrt_panel_width() - 1) {
+        XfrtMat a, b;
+        assert_int_equal(xfrt_mat_pack(&a, w, E, R, C, XFRT_WF_BF16, nr), 0);
+        assert_int_equal(xfrt_mat_pack_bf16(&b, h, E, R, C, nr), 0);
+        assert_int_equal(a.matrix_bytes, b.matrix_bytes);
+        assert_memory_equal(a.data, b.data, E * a.matrix_bytes);
+        float row[C];
+        xfrt_mat_row(&b, 5, row);
+        assert_memory_equal(row, w + 5 * C, sizeof row);
+        xfrt_mat_free(&a);
+        xfrt_mat_free(&b);
+    }
+}
+
 /* ---- dense ---------------------------------------------------------------- */
 
 static void test_embed(void **state)
@@ -570,6 +599,7 @@ static void test_attention(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_mat_pack_bf16),
         cmocka_unit_test(test_embed),
         cmocka_unit_test(test_add),
         cmocka_unit_test(test_norms),
