@@ -55,7 +55,7 @@ for wf in bf16 q8; do
     out "$model" -o "$tmp/$wf.c" --weights $wf; check "--weights $wf exits 0" rc 0
     check "--weights $wf header" grep -q "_WEIGHTS     \"$wf\"" "$tmp/$wf.h"
     check "--weights $wf open converts" grep -q "XFRT_WF_${wf^^}" "$tmp/$wf.c"
-    check "--weights $wf keeps norms f32" grep -q 'norm.weight", 1, {[0-9]*, 0, 0}, XFRT_WF_F32}' "$tmp/$wf.c"
+    check "--weights $wf keeps norms f32" grep -q 'norm.weight", 1, {[0-9]*, 0, 0}, XFRT_WF_F32, 0}' "$tmp/$wf.c"
     b=$(sed -n 's/.*_WEIGHT_BYTES \([0-9]*\).*/\1/p' "$tmp/$wf.h")
     check "--weights $wf resident bytes below f32 ($b < $f32_bytes)" test "$b" -lt "$f32_bytes"
     out "$model" --stats --weights $wf
