@@ -199,9 +199,9 @@ XFRT_API void xfrt_glu(float *y, const float *a, const float *b, size_t count, i
  * per row block and thread, then xfrt_norm_apply on the k-block, so a
  * normalized element has the bits xfrt_rmsnorm gives it), and multiplies it
  * into the item's C buffer with the micro-kernel of xfrt_gemm.h:
- *   n > XFRT_SKINNY: for each panel (bf16 / q8 panels converted once per
- *     k-block into an fp32 block reused by every row tile), for each tile of
- *     XFRT_MR rows: XFRT_MR x XFRT_NR outputs;
+ *   n > XFRT_SKINNY: for each panel (a bf16 panel widened once per k-block
+ *     into an fp32 block reused by every row tile; a q8 panel read as
+ *     stored), for each tile of XFRT_MR rows: XFRT_MR x XFRT_NR outputs;
  *   n <= XFRT_SKINNY (decode, MoD's routed rows, small expert groups): all n
  *     rows times XFRT_SKINNY_PANELS panels at a time, read in their stored format:
  *     a stream through the panels, parallel over column blocks.
@@ -349,15 +349,16 @@ static void xfrt_item_product(const XfrtMat *W, const float *a, int n, int rows,
     int tiles = (rows + XFRT_MR - 1) / XFRT_MR;
     for (int p = 0; p < np; p++) {
         const unsigned char *b = xfrt_mat_panel(W, p0 + p);
+        XfrtUkFn uk = W->fmt == XFRT_WF_Q8 ? xfrt_uk_gemm_q8 : xfrt_uk_gemm;
         int k0 = kb;
-        if (W->fmt != XFRT_WF_F32) {
-            xfrt_mat_unpack(W, p0 + p, kb, kc, bbuf);
+        if (W->fmt == XFRT_WF_BF16) {
+            xfrt_mat_widen_bf16(W, p0 + p, kb, kc, bbuf);
             b = (const unsigned char *)bbuf;
             k0 = 0;
         }
         for (int t = 0; t < tiles; t++)
-            xfrt_uk_gemm(a + (size_t)t * kc * XFRT_MR, b, 0, k0, kc,
-                         c + (size_t)t * XFRT_MR * XFRT_NC + p * XFRT_NR, load);
+            uk(a + (size_t)t * kc * XFRT_MR, b, 0, k0, kc, c + (size_t)t * XFRT_MR * XFRT_NC + p * XFRT_NR,
+               load);
     }
 }
 

@@ -15,11 +15,16 @@
  * weights' panels, XfrtMat in xfrt.h) and keeps R x P x 2 vector accumulators
  * in registers; each k broadcasts one x per row and multiply-adds it into the
  * panel's two vectors.  fp32 panels are read as they are; bf16 panels are
- * widened in registers (a 16-bit shift); q8 panels are converted per block of
- * XFRT_Q8_BLOCK k's: w' = q * s in fp32, then the same multiply-add.
+ * widened in registers (a 16-bit shift).  A q8 panel is summed per block of
+ * XFRT_Q8_BLOCK k's: T = sum of q * x over the block (q widened to fp32 in
+ * registers), then c = s * T + c with the block's per-row scale s, so the
+ * scale costs one multiply-add per block instead of one multiply per weight
+ * (w' x = q s x: the same products, the scale factored out of the block's
+ * sum, which changes results only within float rounding).
  *
  * Determinism: every output element is ONE chain of multiply-adds over
- * k = 0, 1, ..., in-1, in order, starting from 0.  K-blocking stores the chain
+ * k = 0, 1, ..., in-1, in order, starting from 0 (q8: one chain over the
+ * blocks, in order, of chains over each block's k's, in order).  K-blocking stores the chain
  * to memory between blocks and loads it back, which changes no bit; the tile
  * shape, the panel group, the blocking and the thread only decide which chain
  * runs where.  So y[i, o] has the same bits for any thread count, any n, in a
@@ -273,27 +278,50 @@ XFRT_GEMM_INLINE void xfrt_ukr(const int fmt, const int R, const int P, const fl
         XV_LOAD(xfrt_s##p##_1, (const float *)(const void *)(bb + (p) * pstride) + XFRT_VW);       \
     }
 #define XFRT_UK_W_Q8(p)                                                                            \
-    if ((p) < P) {                                                                                 \
-        XV_LOAD2_Q8(xfrt_w##p##_0, xfrt_w##p##_1, q + (p) * pstride);                              \
-        XV_MUL(xfrt_w##p##_0, xfrt_w##p##_0, xfrt_s##p##_0);                                       \
-        XV_MUL(xfrt_w##p##_1, xfrt_w##p##_1, xfrt_s##p##_1);                                       \
+    if ((p) < P)                                                                                   \
+        XV_LOAD2_Q8(xfrt_w##p##_0, xfrt_w##p##_1, q + (p) * pstride);
+#define XFRT_UK_ZERO(r, p)                                                                         \
+    if ((r) < R && (p) < P) {                                                                      \
+        XV_ZERO(xfrt_a##r##_##p##_0);                                                              \
+        XV_ZERO(xfrt_a##r##_##p##_1);                                                              \
     }
-    XFRT_EACH_RP(XFRT_UK_IN)
+#define XFRT_UK_MERGE_HALF(r, p, h)                                                                \
+    {                                                                                              \
+        float *xfrt_c_ = c + (size_t)(r) * ldc + (p) * XFRT_NR + (h) * XFRT_VW;                    \
+        XfrtV xfrt_o_ = XV_ZERO_INIT;                                                              \
+        if (!first)                                                                                \
+            XV_LOAD(xfrt_o_, xfrt_c_);                                                             \
+        xfrt_o_ = xfrt_v_fma(xfrt_s##p##_##h, xfrt_a##r##_##p##_##h, xfrt_o_);                    \
+        XV_STORE(xfrt_c_, xfrt_o_);                                                                \
+    }
+#define XFRT_UK_MERGE(r, p)                                                                        \
+    if ((r) < R && (p) < P) {                                                                      \
+        XFRT_UK_MERGE_HALF(r, p, 0)                                                                \
+        XFRT_UK_MERGE_HALF(r, p, 1)                                                                \
+    }
     if (fmt == XFRT_WF_Q8) {
+        /* per block: the integer weights' sums T = sum_t q_t x_t from 0, then
+         * c = s * T + c, the block's per-row scale applied once */
         for (int k = 0; k < kc;) {
             int kk = k0 + k, blk = kk / XFRT_Q8_BLOCK, at = kk % XFRT_Q8_BLOCK;
             int len = XFRT_Q8_BLOCK - at < kc - k ? XFRT_Q8_BLOCK - at : kc - k;
             const unsigned char *bb = b + (size_t)blk * XFRT_Q8_BLOCK_BYTES(XFRT_NR);
-            XFRT_EACH_P(XFRT_UK_S_Q8)
             const unsigned char *q = bb + 4 * XFRT_NR + (size_t)at * XFRT_NR;
             const float *ak = a + (size_t)k * R;
+            int first = !load && k == 0;
+            XFRT_EACH_RP(XFRT_UK_ZERO)
             for (int t = 0; t < len; t++, q += XFRT_NR, ak += R) {
                 XFRT_EACH_P(XFRT_UK_W_Q8)
                 XFRT_EACH_RP(XFRT_UK_FMA)
             }
+            XFRT_EACH_P(XFRT_UK_S_Q8)
+            XFRT_EACH_RP(XFRT_UK_MERGE)
             k += len;
         }
-    } else if (fmt == XFRT_WF_BF16) {
+        return;
+    }
+    XFRT_EACH_RP(XFRT_UK_IN)
+    if (fmt == XFRT_WF_BF16) {
         const unsigned char *bk = b + (size_t)k0 * XFRT_NR * 2;
         const float *ak = a;
         for (int k = 0; k < kc; k++, bk += 2 * XFRT_NR, ak += R) {
@@ -318,11 +346,16 @@ XFRT_GEMM_INLINE void xfrt_ukr(const int fmt, const int R, const int P, const fl
 #undef XFRT_UK_W_BF16
 #undef XFRT_UK_S_Q8
 #undef XFRT_UK_W_Q8
+#undef XFRT_UK_ZERO
+#undef XFRT_UK_MERGE_HALF
+#undef XFRT_UK_MERGE
 }
 
 /* The kernels the product driver calls, each compiled once (not inlined into
  * every caller: that multiplied the generated code's compile time):
- *   xfrt_uk_gemm           fp32, XFRT_MR rows x 1 panel;
+ *   xfrt_uk_gemm           fp32, XFRT_MR rows x 1 panel (bf16 panels are
+ *                          widened into fp32 first, once per k-block);
+ *   xfrt_uk_gemm_q8        q8, XFRT_MR rows x 1 panel, read as stored;
  *   xfrt_uk_FMT_rR_g / _1  FMT = f32, bf16, q8; R = 1 or 4 rows (n = 2, 3 run
  *                          as 4 with zero rows) x XFRT_SKINNY_PANELS(R) / 1
  *                          panels: the streaming kernel of small n. */
@@ -342,6 +375,7 @@ typedef void (*XfrtUkFn)(const float *a, const unsigned char *b, size_t pstride,
         xfrt_ukr(fmt, R, P, a, b, pstride, k0, kc, c, XFRT_NC, load);                              \
     }
 XFRT_UK_INST(xfrt_uk_gemm, XFRT_WF_F32, XFRT_MR, 1)
+XFRT_UK_INST(xfrt_uk_gemm_q8, XFRT_WF_Q8, XFRT_MR, 1)
 #define XFRT_UK_FMT(tag, fmt)                                                                      \
     XFRT_UK_INST(xfrt_uk_##tag##_r1_g, fmt, 1, XFRT_SKINNY_PANELS(1))                             \
     XFRT_UK_INST(xfrt_uk_##tag##_r1_1, fmt, 1, 1)                                                  \
@@ -360,29 +394,14 @@ static inline const unsigned char *xfrt_mat_panel(const XfrtMat *m, int p)
     return m->data + (size_t)p * m->panel_bytes;
 }
 
-/* The weights w' of panel p at k = k0 .. k0+kc-1 as fp32, dst[(k - k0) * nr + j]:
- * the GEMM converts a bf16 or q8 panel block once and reuses it across rows. */
-static inline void xfrt_mat_unpack(const XfrtMat *m, int p, int k0, int kc, float *dst)
+/* The weights w' of a bf16 panel p at k = k0 .. k0+kc-1 as fp32,
+ * dst[(k - k0) * nr + j]: the GEMM widens a panel block once and reuses it
+ * across rows. */
+static inline void xfrt_mat_widen_bf16(const XfrtMat *m, int p, int k0, int kc, float *dst)
 {
-    const unsigned char *pp = xfrt_mat_panel(m, p);
-    int nr = m->nr;
-    if (m->fmt == XFRT_WF_BF16) {
-        const uint16_t *h = (const uint16_t *)(const void *)pp + (size_t)k0 * nr;
-        for (size_t i = 0; i < (size_t)kc * nr; i++)
-            dst[i] = xfrt_bf16_widen(h[i]);
-    } else if (m->fmt == XFRT_WF_Q8) {
-        for (int k = k0; k < k0 + kc; k++) {
-            const unsigned char *bb = pp + (size_t)(k / XFRT_Q8_BLOCK) * XFRT_Q8_BLOCK_BYTES(nr);
-            const float *s = (const float *)(const void *)bb;
-            const int8_t *q = (const int8_t *)(const void *)(bb + 4 * (size_t)nr) +
-                              (size_t)(k % XFRT_Q8_BLOCK) * nr;
-            float *d = dst + (size_t)(k - k0) * nr;
-            for (int j = 0; j < nr; j++)
-                d[j] = xfrt_q8_value(q[j], s[j]);
-        }
-    } else {
-        memcpy(dst, (const float *)(const void *)pp + (size_t)k0 * nr, (size_t)kc * nr * sizeof *dst);
-    }
+    const uint16_t *h = (const uint16_t *)(const void *)xfrt_mat_panel(m, p) + (size_t)k0 * m->nr;
+    for (size_t i = 0; i < (size_t)kc * m->nr; i++)
+        dst[i] = xfrt_bf16_widen(h[i]);
 }
 
 #endif
