@@ -464,6 +464,7 @@ static void emit_api(CgCtx *c)
     cw_line(w, "const float *w[%d];         /* the fp32 tensors (NULL: only in mat[]) */", nw);
     cw_line(w, "XfrtMat mat[%d];            /* the matrices, packed */", nm ? nm : 1);
     cw_line(w, "float *wmem;               /* the fp32 tensors' copies */");
+    cw_line(w, "float *gemm_ws;            /* the products' workspace: a slice per thread */");
     cw_line(w, "unsigned char *arena;      /* %s_ARENA_BYTES */", N);
     cw_line(w, "float *kv_mem;             /* all KV caches */");
     cw_line(w, "int32_t *kv_pos;");
@@ -490,6 +491,7 @@ static void emit_api(CgCtx *c)
     cw_line(w, "for (int i = 0; i < %d; i++)", nm);
     cw_line(w, "    xfrt_mat_free(&m->mat[i]);");
     cw_line(w, "free(m->wmem);");
+    cw_line(w, "free(m->gemm_ws);");
     cw_line(w, "free(m->arena);");
     cw_line(w, "free(m->kv_mem);");
     cw_line(w, "free(m->kv_pos);");
@@ -547,6 +549,22 @@ static void emit_api(CgCtx *c)
     cw_line(w, "        snprintf(xf_err, xf_err_size, \"%s_open: out of memory\");", N);
     cw_line(w, "        goto xf_fail;");
     cw_line(w, "    }");
+    if (nm) {
+        cw_line(w, "/* the products' workspace, one slice per thread this process runs with */");
+        cw_open(w, "%s", "");
+        cw_line(w, "int xf_nt = xfrt_max_threads() > 0 ? xfrt_max_threads() : 1;");
+        cw_line(w, "size_t xf_wsb = ((size_t)xf_nt * xfrt_gemm_ws_floats() * sizeof(float) + 63) / 64 * 64;");
+        cw_line(w, "xf_m->gemm_ws = (float *)aligned_alloc(64, xf_wsb);");
+        cw_open(w, "if (!xf_m->gemm_ws)");
+        cw_line(w, "snprintf(xf_err, xf_err_size, \"%s_open: out of memory\");", N);
+        cw_line(w, "goto xf_fail;");
+        cw_close(w, NULL);
+        cw_open(w, "for (int xf_i = 0; xf_i < %d; xf_i++)", nm);
+        cw_line(w, "xf_m->mat[xf_i].ws = xf_m->gemm_ws;");
+        cw_line(w, "xf_m->mat[xf_i].ws_threads = xf_nt;");
+        cw_close(w, NULL);
+        cw_close(w, NULL);
+    }
     cw_line(w, "xfrt_st_close(&xf_m->st);");
     cw_line(w, "for (int xf_i = 0; xf_i < %d; xf_i++)", nw);
     cw_line(w, "    xf_m->w[xf_i] = NULL;");

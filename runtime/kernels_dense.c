@@ -331,9 +331,9 @@ static void xfrt_skinny(const XfrtMat *W, int n, const float *a, int p0, int np,
     size_t ps = W->panel_bytes;
     int p = 0;
     for (; p + P <= np; p += P)
-        group[f][r](a, b + p * ps, ps, kb, kc, c + p * XFRT_NR, load);
+        group[f][r](a, b + p * ps, ps, NULL, 0, kb, kc, c + p * XFRT_NR, load);
     for (; p < np; p++)
-        one[f][r](a, b + p * ps, ps, kb, kc, c + p * XFRT_NR, load);
+        one[f][r](a, b + p * ps, ps, NULL, 0, kb, kc, c + p * XFRT_NR, load);
 }
 
 /* One k-block of one product of an item: rows [0, rows) of A (packed in
@@ -356,9 +356,12 @@ static void xfrt_item_product(const XfrtMat *W, const float *a, int n, int rows,
             b = (const unsigned char *)bbuf;
             k0 = 0;
         }
+        /* the first tile brings the next panel's k-block into cache */
+        const unsigned char *pf = p + 1 < np ? xfrt_mat_at_k(W, p0 + p + 1, kb) : NULL;
+        size_t pfs = xfrt_mat_kstep(W);
         for (int t = 0; t < tiles; t++)
-            uk(a + (size_t)t * kc * XFRT_MR, b, 0, k0, kc, c + (size_t)t * XFRT_MR * XFRT_NC + p * XFRT_NR,
-               load);
+            uk(a + (size_t)t * kc * XFRT_MR, b, 0, t == 0 ? pf : NULL, pfs, k0, kc,
+               c + (size_t)t * XFRT_MR * XFRT_NC + p * XFRT_NR, load);
     }
 }
 
@@ -370,7 +373,11 @@ XFRT_API void xfrt_linear_fused_rows(const float *x, const int32_t *rowidx, int 
     if (n_out > XFRT_FUSED_MAX_OUT)
         n_out = XFRT_FUSED_MAX_OUT;
     int skinny = n <= XFRT_SKINNY;
-    int rows = skinny ? n : XFRT_MC, width[XFRT_FUSED_MAX_OUT];
+    int rows = n, width[XFRT_FUSED_MAX_OUT];
+    if (!skinny) {      /* row blocks of equal size, each at most XFRT_MC rows */
+        int blocks = (n + XFRT_MC - 1) / XFRT_MC;
+        rows = ((n + blocks - 1) / blocks + XFRT_MR - 1) / XFRT_MR * XFRT_MR;
+    }
     for (int s = 0; s < n_out; s++)
         width[s] = XFRT_NC;
     /* enough items to share among the team's threads (any blocking gives the
@@ -412,12 +419,24 @@ XFRT_API void xfrt_linear_fused_rows(const float *x, const int32_t *rowidx, int 
      * are computed once per thread. */
     float mean[XFRT_MC], inv[XFRT_MC];
     int stats_rb = -1;
-    /* A: a row block's k-block in tiles; C: the item's outputs (a second for
-     * GLU's W2); B: one panel's k-block converted to fp32 */
-    float a[(XFRT_MC > XFRT_SKINNY ? XFRT_MC : XFRT_SKINNY) * XFRT_KC];
-    float cbuf[XFRT_MC * XFRT_NC], cbuf2[XFRT_MC * XFRT_NC], bbuf[XFRT_KC * XFRT_NR];
     long xfrt_lo, xfrt_hi;
     xfrt_split((long)(items), work, &xfrt_lo, &xfrt_hi);
+    /* A: a row block's k-block in tiles; C: the item's outputs (a second for
+     * GLU's W2); B: one bf16 panel's k-block widened to fp32.  A and C of a
+     * row block of XFRT_MC rows are the thread's slice of the model's
+     * workspace (XfrtMat.ws); without one a thread runs its row blocks
+     * XFRT_MC_STACK rows at a time in the stack's buffers: the same bits. */
+    float a_st[(XFRT_MC_STACK > XFRT_SKINNY ? XFRT_MC_STACK : XFRT_SKINNY) * XFRT_KC];
+    float c_st[XFRT_MC_STACK * XFRT_NC], c2_st[XFRT_MC_STACK * XFRT_NC], bbuf[XFRT_KC * XFRT_NR];
+    float *a = a_st, *cbuf = c_st, *cbuf2 = c2_st;
+    int cap = XFRT_MC_STACK;
+    const XfrtMat *W0 = out[0].W;
+    if (!skinny && rows > XFRT_MC_STACK && W0->ws && team_t < W0->ws_threads) {
+        a = W0->ws + (size_t)team_t * xfrt_gemm_ws_floats();
+        cbuf = a + (size_t)XFRT_MC * XFRT_KC;
+        cbuf2 = cbuf + (size_t)XFRT_MC * XFRT_NC;
+        cap = XFRT_MC;
+    }
     for (long it = (long)xfrt_lo; it < (long)xfrt_hi; it++) {
         int rb = (int)(it / per_rb);
         long rest = it % per_rb;
@@ -434,18 +453,22 @@ XFRT_API void xfrt_linear_fused_rows(const float *x, const int32_t *rowidx, int 
         stats_rb = rb;
         int p0 = c0 / XFRT_NR, np = (c1 - c0 + XFRT_NR - 1) / XFRT_NR;
         int tile = skinny ? xfrt_skinny_rows(n) : XFRT_MR;
-        if (in <= 0) {      /* empty sums: zeros */
-            memset(cbuf, 0, sizeof cbuf);
-            memset(cbuf2, 0, sizeof cbuf2);
+        for (int q0 = r0; q0 < r1; q0 += cap) {
+            int q1 = q0 + cap < r1 ? q0 + cap : r1;
+            if (in <= 0) {      /* empty sums: zeros */
+                memset(cbuf, 0, (size_t)cap * XFRT_NC * sizeof *cbuf);
+                memset(cbuf2, 0, (size_t)cap * XFRT_NC * sizeof *cbuf2);
+            }
+            for (int kb = 0; kb < in; kb += XFRT_KC) {
+                int kc = in - kb < XFRT_KC ? in - kb : XFRT_KC;
+                xfrt_pack_a(a, tile, x, rowidx, in, q0, q1, kb, kc, prologue ? norm : NULL,
+                            mean + (q0 - r0), inv + (q0 - r0));
+                xfrt_item_product(o->W, a, n, q1 - q0, p0, np, kb, kc, cbuf, bbuf);
+                if (o->W2)
+                    xfrt_item_product(o->W2, a, n, q1 - q0, p0, np, kb, kc, cbuf2, bbuf);
+            }
+            xfrt_fused_epilogue(o, cbuf, o->W2 ? cbuf2 : NULL, q0, q1 - q0, c0, c1 - c0);
         }
-        for (int kb = 0; kb < in; kb += XFRT_KC) {
-            int kc = in - kb < XFRT_KC ? in - kb : XFRT_KC;
-            xfrt_pack_a(a, tile, x, rowidx, in, r0, r1, kb, kc, prologue ? norm : NULL, mean, inv);
-            xfrt_item_product(o->W, a, n, r1 - r0, p0, np, kb, kc, cbuf, bbuf);
-            if (o->W2)
-                xfrt_item_product(o->W2, a, n, r1 - r0, p0, np, kb, kc, cbuf2, bbuf);
-        }
-        xfrt_fused_epilogue(o, cbuf, o->W2 ? cbuf2 : NULL, r0, r1 - r0, c0, c1 - c0);
     }
 }
 

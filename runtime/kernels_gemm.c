@@ -164,3 +164,8 @@ XFRT_API void xfrt_mat_row(const XfrtMat *m, int row, float *dst)
 }
 
 XFRT_API int xfrt_panel_width(void) { return XFRT_NR; }
+
+XFRT_API size_t xfrt_gemm_ws_floats(void)
+{
+    return (size_t)XFRT_MC * XFRT_KC + 2 * (size_t)XFRT_MC * XFRT_NC;
+}

@@ -55,6 +55,7 @@ static inline void xfrt_team(int *t, int *nt)
     *t = omp_get_thread_num();
     *nt = omp_get_num_threads();
 }
+static inline int xfrt_max_threads(void) { return omp_get_max_threads(); }
 #else
 #define XFRT_PARALLEL_REGION
 #define XFRT_BARRIER() ((void)0)
@@ -63,6 +64,7 @@ static inline void xfrt_team(int *t, int *nt)
     *t = 0;
     *nt = 1;
 }
+static inline int xfrt_max_threads(void) { return 1; }
 #endif
 
 static inline int xfrt_lead(void)
@@ -185,7 +187,17 @@ typedef struct {
     size_t               panel_bytes;   /* one panel, padded to 64 bytes */
     size_t               matrix_bytes;  /* one matrix of the stack */
     void                *owned;         /* what xfrt_mat_free releases (NULL: data is borrowed) */
+    float               *ws;            /* the model's product workspace: ws_threads slices of
+                                         * xfrt_gemm_ws_floats() (NULL: none; not owned) */
+    int                  ws_threads;
 } XfrtMat;
+
+/* Floats of one thread's slice of a product workspace: the generated open
+ * allocates one slice per OpenMP thread (xfrt_max_threads) and hangs it on
+ * every matrix; a product over many rows then blocks its rows in it, larger
+ * than the stack allows.  A thread without a slice (more threads than at
+ * open) uses smaller blocks on its stack: the same bits, slower. */
+XFRT_API size_t xfrt_gemm_ws_floats(void);
 
 /* XFRT_NR of this build: the panel width of a product's matrix. */
 XFRT_API int  xfrt_panel_width(void);

@@ -43,12 +43,15 @@
 #if defined(__clang__)
 #define XFRT_UNROLL XFRT_PRAGMA(unroll)
 #define XFRT_GEMM_INLINE __attribute__((always_inline)) static inline
+#define XFRT_PREFETCH(p) __builtin_prefetch(p)
 #elif defined(__GNUC__)
 #define XFRT_UNROLL XFRT_PRAGMA(GCC unroll 16)
 #define XFRT_GEMM_INLINE __attribute__((always_inline)) static inline
+#define XFRT_PREFETCH(p) __builtin_prefetch(p)
 #else
 #define XFRT_UNROLL
 #define XFRT_GEMM_INLINE static inline
+#define XFRT_PREFETCH(p) ((void)(p))
 #endif
 
 /* ---- the vector layer: XfrtV and XFRT_VW are xfrt_vmath.h's ---------------- */
@@ -159,8 +162,9 @@
 
 #define XFRT_NR (2 * XFRT_VW)           /* panel width: two vectors */
 #ifndef XFRT_MC
-#define XFRT_MC (4 * XFRT_MR)           /* rows of x per work item (A block, in L2) */
+#define XFRT_MC (12 * XFRT_MR)          /* rows of x per work item (A block, in L2; heap) */
 #endif
+#define XFRT_MC_STACK (4 * XFRT_MR)     /* rows at a time in the stack's buffers */
 #ifndef XFRT_KC
 #define XFRT_KC 256                     /* k per block: a multiple of XFRT_Q8_BLOCK */
 #endif
@@ -191,7 +195,8 @@
 #define XFRT_EACH_P(M) M(0) M(1) M(2) M(3)
 
 XFRT_GEMM_INLINE void xfrt_ukr(const int fmt, const int R, const int P, const float *a,
-                               const unsigned char *b, size_t pstride, int k0, int kc, float *c,
+                               const unsigned char *b, size_t pstride, const unsigned char *pf,
+                               size_t pfs, int k0, int kc, float *c,
                                int ldc, int load)
 {
     XfrtV xfrt_a0_0_0 = XV_ZERO_INIT, xfrt_a0_0_1 = XV_ZERO_INIT,
@@ -280,6 +285,12 @@ XFRT_GEMM_INLINE void xfrt_ukr(const int fmt, const int R, const int P, const fl
 #define XFRT_UK_W_Q8(p)                                                                            \
     if ((p) < P)                                                                                   \
         XV_LOAD2_Q8(xfrt_w##p##_0, xfrt_w##p##_1, q + (p) * pstride);
+/* the next panel's k-th step, pfs bytes each, on its way into cache */
+#define XFRT_UK_PF(k)                                                                              \
+    if (pf) {                                                                                      \
+        XFRT_PREFETCH(pf + (size_t)(k) * pfs);                                                     \
+        XFRT_PREFETCH(pf + (size_t)(k) * pfs + 64);                                                \
+    }
 #define XFRT_UK_ZERO(r, p)                                                                         \
     if ((r) < R && (p) < P) {                                                                      \
         XV_ZERO(xfrt_a##r##_##p##_0);                                                              \
@@ -311,6 +322,7 @@ XFRT_GEMM_INLINE void xfrt_ukr(const int fmt, const int R, const int P, const fl
             int first = !load && k == 0;
             XFRT_EACH_RP(XFRT_UK_ZERO)
             for (int t = 0; t < len; t++, q += XFRT_NR, ak += R) {
+                XFRT_UK_PF(k + t)
                 XFRT_EACH_P(XFRT_UK_W_Q8)
                 XFRT_EACH_RP(XFRT_UK_FMA)
             }
@@ -325,6 +337,7 @@ XFRT_GEMM_INLINE void xfrt_ukr(const int fmt, const int R, const int P, const fl
         const unsigned char *bk = b + (size_t)k0 * XFRT_NR * 2;
         const float *ak = a;
         for (int k = 0; k < kc; k++, bk += 2 * XFRT_NR, ak += R) {
+            XFRT_UK_PF(k)
             XFRT_EACH_P(XFRT_UK_W_BF16)
             XFRT_EACH_RP(XFRT_UK_FMA)
         }
@@ -334,6 +347,7 @@ XFRT_GEMM_INLINE void xfrt_ukr(const int fmt, const int R, const int P, const fl
         size_t ps = pstride / sizeof(float);
         (void)ps;
         for (int k = 0; k < kc; k++, bk += XFRT_NR, ak += R) {
+            XFRT_UK_PF(k)
             XFRT_EACH_P(XFRT_UK_W_F32)
             XFRT_EACH_RP(XFRT_UK_FMA)
         }
@@ -347,6 +361,7 @@ XFRT_GEMM_INLINE void xfrt_ukr(const int fmt, const int R, const int P, const fl
 #undef XFRT_UK_S_Q8
 #undef XFRT_UK_W_Q8
 #undef XFRT_UK_ZERO
+#undef XFRT_UK_PF
 #undef XFRT_UK_MERGE_HALF
 #undef XFRT_UK_MERGE
 }
@@ -366,13 +381,13 @@ XFRT_GEMM_INLINE void xfrt_ukr(const int fmt, const int R, const int P, const fl
 #endif
 #define XFRT_SKINNY_PANELS(R)                                                                      \
     (XFRT_ACC / (2 * (R)) < 1 ? 1 : XFRT_ACC / (2 * (R)) < XFRT_SKINNY_P ? XFRT_ACC / (2 * (R)) : XFRT_SKINNY_P)
-typedef void (*XfrtUkFn)(const float *a, const unsigned char *b, size_t pstride, int k0, int kc,
-                         float *c, int load);
+typedef void (*XfrtUkFn)(const float *a, const unsigned char *b, size_t pstride,
+                         const unsigned char *pf, size_t pfs, int k0, int kc, float *c, int load);
 #define XFRT_UK_INST(name, fmt, R, P)                                                              \
-    XFRT_UK_FN void name(const float *a, const unsigned char *b, size_t pstride, int k0, int kc,    \
-                         float *c, int load)                                                       \
+    XFRT_UK_FN void name(const float *a, const unsigned char *b, size_t pstride,                   \
+                         const unsigned char *pf, size_t pfs, int k0, int kc, float *c, int load)   \
     {                                                                                              \
-        xfrt_ukr(fmt, R, P, a, b, pstride, k0, kc, c, XFRT_NC, load);                              \
+        xfrt_ukr(fmt, R, P, a, b, pstride, pf, pfs, k0, kc, c, XFRT_NC, load);                     \
     }
 XFRT_UK_INST(xfrt_uk_gemm, XFRT_WF_F32, XFRT_MR, 1)
 XFRT_UK_INST(xfrt_uk_gemm_q8, XFRT_WF_Q8, XFRT_MR, 1)
@@ -392,6 +407,20 @@ static inline int xfrt_skinny_rows(int n) { return n <= 1 ? 1 : 4; }
 static inline const unsigned char *xfrt_mat_panel(const XfrtMat *m, int p)
 {
     return m->data + (size_t)p * m->panel_bytes;
+}
+
+/* Bytes of a panel per k, and where panel p's step k starts (k a multiple of
+ * XFRT_Q8_BLOCK for q8): the GEMM prefetches the next panel with them. */
+static inline size_t xfrt_mat_kstep(const XfrtMat *m)
+{
+    size_t nr = (size_t)m->nr;
+    return m->fmt == XFRT_WF_BF16 ? 2 * nr : m->fmt == XFRT_WF_Q8 ? XFRT_Q8_BLOCK_BYTES(nr) / XFRT_Q8_BLOCK : 4 * nr;
+}
+static inline const unsigned char *xfrt_mat_at_k(const XfrtMat *m, int p, int k)
+{
+    if (m->fmt == XFRT_WF_Q8)
+        return xfrt_mat_panel(m, p) + (size_t)(k / XFRT_Q8_BLOCK) * XFRT_Q8_BLOCK_BYTES(m->nr);
+    return xfrt_mat_panel(m, p) + (size_t)k * xfrt_mat_kstep(m);
 }
 
 /* The weights w' of a bf16 panel p at k = k0 .. k0+kc-1 as fp32,
