@@ -192,10 +192,11 @@ XFRT_API void xfrt_glu(float *y, const float *a, const float *b, size_t count, i
 
 /* ---- the product driver -----------------------------------------------------
  * Work items are (row block, segment, column block), in that order: a row
- * block is up to XFRT_MC rows of x (n <= XFRT_SKINNY: all of them), a column
+ * block is up to XFRT_MC rows of x, the row blocks of a product of equal size
+ * (n <= XFRT_SKINNY: all n rows), a column
  * block up to XFRT_NC columns of one output (whole panels).  An item runs K in
- * blocks of XFRT_KC: it packs its rows' k-block into A (k-major, per tile of
- * rows), normalizing them on the way (the prologue: the row statistics once
+ * blocks of XFRT_KC: it packs its rows' k-block into A (row by row, in tiles
+ * of rows), normalizing them on the way (the prologue: the row statistics once
  * per row block and thread, then xfrt_norm_apply on the k-block, so a
  * normalized element has the bits xfrt_rmsnorm gives it), and multiplies it
  * into the item's C buffer with the micro-kernel of xfrt_gemm.h:
@@ -282,34 +283,31 @@ static inline void xfrt_fused_epilogue(const XfrtLinearOut *o, float *blk, const
 }
 
 /* Rows [r0, r1) of the product's input at k-block [kb, kb + kc) into A, in
- * tiles of R rows (zero rows past r1): a[tile][k][r].  Row i of the input is
+ * tiles of R rows (zero rows past r1), each row XFRT_KC floats apart:
+ * a[(tile * R + r) * XFRT_KC + k], so packing is a copy (or the norm) and the
+ * kernel broadcasts from fixed offsets of one pointer.  Row i of the input is
  * row rowidx[i] of x (or row i), normalized when norm says so. */
 static inline void xfrt_pack_a(float *a, int R, const float *x, const int32_t *rowidx, int in,
                                int r0, int r1, int kb, int kc, const XfrtNorm *norm,
                                const float *mean, const float *inv)
 {
-    float tmp[XFRT_KC];
     int tiles = (r1 - r0 + R - 1) / R;
-    for (int t = 0; t < tiles; t++) {
-        float *at = a + (size_t)t * kc * R;
+    for (int t = 0; t < tiles; t++)
         for (int r = 0; r < R; r++) {
+            float *ar = a + ((size_t)t * R + r) * XFRT_KC;
             int i = r0 + t * R + r;
             if (i >= r1) {
-                for (int k = 0; k < kc; k++)
-                    at[(size_t)k * R + r] = 0.0f;
+                memset(ar, 0, (size_t)kc * sizeof *ar);
                 continue;
             }
             const float *xr = (rowidx ? x + (size_t)rowidx[i] * in : x + (size_t)i * in) + kb;
-            if (norm) {
-                xfrt_norm_apply(tmp, xr, norm->w + kb,
+            if (norm)
+                xfrt_norm_apply(ar, xr, norm->w + kb,
                                 norm->kind == XFRT_NORM_LAYER && norm->b ? norm->b + kb : NULL, kc,
                                 mean[i - r0], inv[i - r0]);
-                xr = tmp;
-            }
-            for (int k = 0; k < kc; k++)
-                at[(size_t)k * R + r] = xr[k];
+            else
+                memcpy(ar, xr, (size_t)kc * sizeof *ar);
         }
-    }
 }
 
 /* The skinny kernel: n rows (packed in tiles of xfrt_skinny_rows(n)) over np
@@ -360,7 +358,7 @@ static void xfrt_item_product(const XfrtMat *W, const float *a, int n, int rows,
         const unsigned char *pf = p + 1 < np ? xfrt_mat_at_k(W, p0 + p + 1, kb) : NULL;
         size_t pfs = xfrt_mat_kstep(W);
         for (int t = 0; t < tiles; t++)
-            uk(a + (size_t)t * kc * XFRT_MR, b, 0, t == 0 ? pf : NULL, pfs, k0, kc,
+            uk(a + (size_t)t * XFRT_MR * XFRT_KC, b, 0, t == 0 ? pf : NULL, pfs, k0, kc,
                c + (size_t)t * XFRT_MR * XFRT_NC + p * XFRT_NR, load);
     }
 }

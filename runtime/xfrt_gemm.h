@@ -11,7 +11,7 @@
  *   NEON        4 x f32    8 = 2 q          8 rows x 8      n rows x 4 panels
  *   plain C     4 x f32    8 (loops)        4 rows x 8      n rows x 2 panels
  *
- * The kernel reads A (rows of x, packed k-major: a[k * R + r]) and B (the
+ * The kernel reads A (rows of x, packed row by row: a[r * XFRT_KC + k]) and B (the
  * weights' panels, XfrtMat in xfrt.h) and keeps R x P x 2 vector accumulators
  * in registers; each k broadcasts one x per row and multiply-adds it into the
  * panel's two vectors.  fp32 panels are read as they are; bf16 panels are
@@ -266,8 +266,8 @@ XFRT_GEMM_INLINE void xfrt_ukr(const int fmt, const int R, const int P, const fl
     }
 #define XFRT_UK_FMA(r, p)                                                                          \
     if ((r) < R && (p) < P) {                                                                      \
-        XV_FMAS(xfrt_a##r##_##p##_0, ak[r], xfrt_w##p##_0);                                        \
-        XV_FMAS(xfrt_a##r##_##p##_1, ak[r], xfrt_w##p##_1);                                        \
+        XV_FMAS(xfrt_a##r##_##p##_0, ak[(r) * XFRT_KC], xfrt_w##p##_0);                            \
+        XV_FMAS(xfrt_a##r##_##p##_1, ak[(r) * XFRT_KC], xfrt_w##p##_1);                            \
     }
 #define XFRT_UK_W_F32(p)                                                                           \
     if ((p) < P) {                                                                                 \
@@ -318,10 +318,10 @@ XFRT_GEMM_INLINE void xfrt_ukr(const int fmt, const int R, const int P, const fl
             int len = XFRT_Q8_BLOCK - at < kc - k ? XFRT_Q8_BLOCK - at : kc - k;
             const unsigned char *bb = b + (size_t)blk * XFRT_Q8_BLOCK_BYTES(XFRT_NR);
             const unsigned char *q = bb + 4 * XFRT_NR + (size_t)at * XFRT_NR;
-            const float *ak = a + (size_t)k * R;
+            const float *ak = a + k;
             int first = !load && k == 0;
             XFRT_EACH_RP(XFRT_UK_ZERO)
-            for (int t = 0; t < len; t++, q += XFRT_NR, ak += R) {
+            for (int t = 0; t < len; t++, q += XFRT_NR, ak++) {
                 XFRT_UK_PF(k + t)
                 XFRT_EACH_P(XFRT_UK_W_Q8)
                 XFRT_EACH_RP(XFRT_UK_FMA)
@@ -336,7 +336,7 @@ XFRT_GEMM_INLINE void xfrt_ukr(const int fmt, const int R, const int P, const fl
     if (fmt == XFRT_WF_BF16) {
         const unsigned char *bk = b + (size_t)k0 * XFRT_NR * 2;
         const float *ak = a;
-        for (int k = 0; k < kc; k++, bk += 2 * XFRT_NR, ak += R) {
+        for (int k = 0; k < kc; k++, bk += 2 * XFRT_NR, ak++) {
             XFRT_UK_PF(k)
             XFRT_EACH_P(XFRT_UK_W_BF16)
             XFRT_EACH_RP(XFRT_UK_FMA)
@@ -346,7 +346,7 @@ XFRT_GEMM_INLINE void xfrt_ukr(const int fmt, const int R, const int P, const fl
         const float *ak = a;
         size_t ps = pstride / sizeof(float);
         (void)ps;
-        for (int k = 0; k < kc; k++, bk += XFRT_NR, ak += R) {
+        for (int k = 0; k < kc; k++, bk += XFRT_NR, ak++) {
             XFRT_UK_PF(k)
             XFRT_EACH_P(XFRT_UK_W_F32)
             XFRT_EACH_RP(XFRT_UK_FMA)
