@@ -183,7 +183,9 @@ int main(int argc, char **argv)
     fill(v, b.ctx * kv_dim, 3);
     fill(b.x, (size_t)b.gemm_n * b.gemm_in, 4);
     fill(b.W, (size_t)b.gemm_out * b.gemm_in, 5);
-    if (xfrt_mat_pack(&b.Wp, b.W, 1, b.gemm_out, b.gemm_in, XFRT_WF_F32, xfrt_panel_width()) != 0) {
+    float *ws = NULL;   /* the products' workspace, as the generated open attaches it */
+    if (xfrt_mat_pack(&b.Wp, b.W, 1, b.gemm_out, b.gemm_in, XFRT_WF_F32, xfrt_panel_width()) != 0 ||
+        xfrt_gemm_ws_attach(&b.Wp, 1, &ws) != 0) {
         fprintf(stderr, "attn_bench: out of memory\n");
         return 1;
     }

@@ -104,7 +104,8 @@ int main(int argc, char **argv)
             w[i] = (float)((i * 104729) % 1000) / 1000.0f - 0.5f;
         for (int fmt = XFRT_WF_F32; fmt <= XFRT_WF_Q8; fmt++) {
             XfrtMat W;
-            if (xfrt_mat_pack(&W, w, 1, out, in, fmt, XFRT_NR) != 0)
+            float *ws = NULL;   /* the products' workspace, as the generated open attaches it */
+            if (xfrt_mat_pack(&W, w, 1, out, in, fmt, XFRT_NR) != 0 || xfrt_gemm_ws_attach(&W, 1, &ws) != 0)
                 return 1;
             double flops = 2.0 * n * in * out;
             int reps = (int)(2e9 / flops) + 3;
@@ -117,6 +118,7 @@ int main(int argc, char **argv)
                    out, fmt == XFRT_WF_F32 ? "f32" : fmt == XFRT_WF_BF16 ? "bf16" : "q8", t * 1e6,
                    flops / t * 1e-9, bytes / t * 1e-9);
             xfrt_mat_free(&W);
+            free(ws);
         }
         free(x), free(w), free(y);
     }

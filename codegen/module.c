@@ -551,18 +551,9 @@ static void emit_api(CgCtx *c)
     cw_line(w, "    }");
     if (nm) {
         cw_line(w, "/* the products' workspace, one slice per thread this process runs with */");
-        cw_open(w, "%s", "");
-        cw_line(w, "int xf_nt = xfrt_max_threads() > 0 ? xfrt_max_threads() : 1;");
-        cw_line(w, "size_t xf_wsb = ((size_t)xf_nt * xfrt_gemm_ws_floats() * sizeof(float) + 63) / 64 * 64;");
-        cw_line(w, "xf_m->gemm_ws = (float *)aligned_alloc(64, xf_wsb);");
-        cw_open(w, "if (!xf_m->gemm_ws)");
+        cw_open(w, "if (xfrt_gemm_ws_attach(xf_m->mat, %d, &xf_m->gemm_ws) != 0)", nm);
         cw_line(w, "snprintf(xf_err, xf_err_size, \"%s_open: out of memory\");", N);
         cw_line(w, "goto xf_fail;");
-        cw_close(w, NULL);
-        cw_open(w, "for (int xf_i = 0; xf_i < %d; xf_i++)", nm);
-        cw_line(w, "xf_m->mat[xf_i].ws = xf_m->gemm_ws;");
-        cw_line(w, "xf_m->mat[xf_i].ws_threads = xf_nt;");
-        cw_close(w, NULL);
         cw_close(w, NULL);
     }
     cw_line(w, "xfrt_st_close(&xf_m->st);");

@@ -169,3 +169,16 @@ XFRT_API size_t xfrt_gemm_ws_floats(void)
 {
     return (size_t)XFRT_MC * XFRT_KC + 2 * (size_t)XFRT_MC * XFRT_NC;
 }
+
+XFRT_API int xfrt_gemm_ws_attach(XfrtMat *mats, int n, float **ws)
+{
+    int nt = xfrt_max_threads() > 0 ? xfrt_max_threads() : 1;
+    *ws = (float *)aligned_alloc(64, xfrt_mat_round64((size_t)nt * xfrt_gemm_ws_floats() * sizeof(float)));
+    if (!*ws)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        mats[i].ws = *ws;
+        mats[i].ws_threads = nt;
+    }
+    return 0;
+}

@@ -198,6 +198,10 @@ typedef struct {
  * than the stack allows.  A thread without a slice (more threads than at
  * open) uses smaller blocks on its stack: the same bits, slower. */
 XFRT_API size_t xfrt_gemm_ws_floats(void);
+/* Allocates a workspace of xfrt_max_threads() slices into *ws (64-byte
+ * aligned; the caller frees it) and hangs it on mats[0..n).  Returns 0, or
+ * -1 when out of memory (*ws NULL, the matrices unchanged). */
+XFRT_API int xfrt_gemm_ws_attach(XfrtMat *mats, int n, float **ws);
 
 /* XFRT_NR of this build: the panel width of a product's matrix. */
 XFRT_API int  xfrt_panel_width(void);

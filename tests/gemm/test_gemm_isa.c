@@ -13,7 +13,8 @@
  *     q8 computed here by the SPEC's rules through xfrt_wfmt.h);
  *   - a row alone (the streaming kernel) has the bits it has in a batch (the
  *     GEMM kernel), so the sum order is the same in both;
- *   - 1, 2 and 3 OpenMP threads give the same bits;
+ *   - 1, 2 and 3 OpenMP threads give the same bits, with and without the
+ *     products' workspace (xfrt_gemm_ws_attach, as the generated open does);
  *   - the fused product (rmsnorm prologue, bias, GLU with W2, RoPE,
  *     residual) equals the unfused kernels in sequence, bit for bit;
  *   - the embedding gather reads w' from panels and from plain rows. */
@@ -128,6 +129,18 @@ static void test_linear(RtRng *rng, int fmt)
                     CHECK(!memcmp(y, y2, (size_t)n * out * 4), "%s linear n=%d in=%d out=%d: %d threads differ",
                           fmt_name(fmt), n, in, out, t);
                 }
+                /* with the workspace open attaches (row blocks of XFRT_MC, a
+                 * thread past its slices on the stack's): the same bits */
+                XfrtMat Ww = W;
+                float *ws = NULL;
+                CHECK(xfrt_gemm_ws_attach(&Ww, 1, &ws) == 0 && Ww.ws == ws, "workspace");
+                for (int t = 1; t <= 3; t++) {
+                    run_threads(t, y2, x, &Ww, n, in, out);
+                    CHECK(!memcmp(y, y2, (size_t)n * out * 4),
+                          "%s linear n=%d in=%d out=%d: %d threads with the workspace differ",
+                          fmt_name(fmt), n, in, out, t);
+                }
+                free(ws);
                 for (int i = 0; i < n; i += 1 + i / 3) {
                     y1[out] = 12345.0f;
                     xfrt_linear(y1, x + (size_t)i * in, &W, 1, in, out);
