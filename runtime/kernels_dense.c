@@ -354,12 +354,15 @@ static void xfrt_item_product(const XfrtMat *W, const float *a, int n, int rows,
             b = (const unsigned char *)bbuf;
             k0 = 0;
         }
-        /* the first tile brings the next panel's k-block into cache */
+        /* the first tiles (up to XFRT_PF_TILES) bring the next panel's
+         * k-block into cache, a slice each: 1.14 -> 1.07 s for the large
+         * bench model against one tile fetching it all */
         const unsigned char *pf = p + 1 < np ? xfrt_mat_at_k(W, p0 + p + 1, kb) : NULL;
-        size_t pfs = xfrt_mat_kstep(W);
+        int spread = tiles < XFRT_PF_TILES ? tiles : XFRT_PF_TILES;
+        size_t pfs = xfrt_mat_kstep(W) / (size_t)spread, share = pfs * (size_t)kc;
         for (int t = 0; t < tiles; t++)
-            uk(a + (size_t)t * XFRT_MR * XFRT_KC, b, 0, t == 0 ? pf : NULL, pfs, k0, kc,
-               c + (size_t)t * XFRT_MR * XFRT_NC + p * XFRT_NR, load);
+            uk(a + (size_t)t * XFRT_MR * XFRT_KC, b, 0, pf && t < spread ? pf + t * share : NULL, pfs,
+               k0, kc, c + (size_t)t * XFRT_MR * XFRT_NC + p * XFRT_NR, load);
     }
 }
 

@@ -172,6 +172,7 @@
 #define XFRT_NC 256                     /* columns per work item: a multiple of XFRT_NR */
 #endif
 #define XFRT_SKINNY 4                   /* n up to this: the streaming (GEMV) kernel */
+#define XFRT_PF_TILES 4                 /* row tiles that prefetch the next panel */
 #define XFRT_Q8_BLOCK_BYTES(nr) ((size_t)(nr) * (4 + XFRT_Q8_BLOCK))
 
 /* ---- the kernel ------------------------------------------------------------
@@ -285,11 +286,13 @@ XFRT_GEMM_INLINE void xfrt_ukr(const int fmt, const int R, const int P, const fl
 #define XFRT_UK_W_Q8(p)                                                                            \
     if ((p) < P)                                                                                   \
         XV_LOAD2_Q8(xfrt_w##p##_0, xfrt_w##p##_1, q + (p) * pstride);
-/* the next panel's k-th step, pfs bytes each, on its way into cache */
+/* pfs bytes a step of the next panel (or a slice of it) on their way into
+ * cache: one 64-byte line a step, two when a step is longer */
 #define XFRT_UK_PF(k)                                                                              \
     if (pf) {                                                                                      \
         XFRT_PREFETCH(pf + (size_t)(k) * pfs);                                                     \
-        XFRT_PREFETCH(pf + (size_t)(k) * pfs + 64);                                                \
+        if (pfs > 64)                                                                              \
+            XFRT_PREFETCH(pf + (size_t)(k) * pfs + 64);                                            \
     }
 #define XFRT_UK_ZERO(r, p)                                                                         \
     if ((r) < R && (p) < P) {                                                                      \
