@@ -349,8 +349,11 @@ static void xfrt_item_product(const XfrtMat *W, const float *a, int n, int rows,
         const unsigned char *b = xfrt_mat_panel(W, p0 + p);
         XfrtUkFn uk = W->fmt == XFRT_WF_Q8 ? xfrt_uk_gemm_q8 : xfrt_uk_gemm;
         int k0 = kb;
-        if (W->fmt == XFRT_WF_BF16) {
-            xfrt_mat_widen_bf16(W, p0 + p, kb, kc, bbuf);
+        if (W->fmt == XFRT_WF_BF16 || W->fmt == XFRT_WF_Q8) {
+            if (W->fmt == XFRT_WF_BF16)
+                xfrt_mat_widen_bf16(W, p0 + p, kb, kc, bbuf);
+            else
+                xfrt_mat_widen_q8(W, p0 + p, kb, kc, bbuf);
             b = (const unsigned char *)bbuf;
             k0 = 0;
         }
@@ -429,7 +432,7 @@ XFRT_API void xfrt_linear_fused_rows(const float *x, const int32_t *rowidx, int 
      * workspace (XfrtMat.ws); without one a thread runs its row blocks
      * XFRT_MC_STACK rows at a time in the stack's buffers: the same bits. */
     float a_st[(XFRT_MC_STACK > XFRT_SKINNY ? XFRT_MC_STACK : XFRT_SKINNY) * XFRT_KC];
-    float c_st[XFRT_MC_STACK * XFRT_NC], c2_st[XFRT_MC_STACK * XFRT_NC], bbuf[XFRT_KC * XFRT_NR];
+    float c_st[XFRT_MC_STACK * XFRT_NC], c2_st[XFRT_MC_STACK * XFRT_NC], bbuf[XFRT_BBUF_FLOATS];
     float *a = a_st, *cbuf = c_st, *cbuf2 = c2_st;
     int cap = XFRT_MC_STACK;
     const XfrtMat *W0 = out[0].W;

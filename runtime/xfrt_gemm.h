@@ -174,6 +174,10 @@
 #define XFRT_SKINNY 4                   /* n up to this: the streaming (GEMV) kernel */
 #define XFRT_PF_TILES 4                 /* row tiles that prefetch the next panel */
 #define XFRT_Q8_BLOCK_BYTES(nr) ((size_t)(nr) * (4 + XFRT_Q8_BLOCK))
+/* The GEMM's fp32 copy of one panel's k-block (bf16 widened; q8 as blocks of
+ * XFRT_NR scales then XFRT_Q8_BLOCK x XFRT_NR q's as floats: XFRT_UK_Q8F) */
+#define XFRT_UK_Q8F 3
+#define XFRT_BBUF_FLOATS (XFRT_KC * XFRT_NR + (XFRT_KC / XFRT_Q8_BLOCK + 1) * XFRT_NR)
 
 /* ---- the kernel ------------------------------------------------------------
  * c[r * ldc + p * XFRT_NR + j] (r < R, p < P, j < XFRT_NR) continues its chain
@@ -284,8 +288,12 @@ XFRT_GEMM_INLINE void xfrt_ukr(const int fmt, const int R, const int P, const fl
         XV_LOAD(xfrt_s##p##_1, (const float *)(const void *)(bb + (p) * pstride) + XFRT_VW);       \
     }
 #define XFRT_UK_W_Q8(p)                                                                            \
-    if ((p) < P)                                                                                   \
-        XV_LOAD2_Q8(xfrt_w##p##_0, xfrt_w##p##_1, q + (p) * pstride);
+    if ((p) < P && fmt == XFRT_UK_Q8F) {                                                           \
+        XV_LOAD(xfrt_w##p##_0, (const float *)(const void *)(q + (p) * pstride));                  \
+        XV_LOAD(xfrt_w##p##_1, (const float *)(const void *)(q + (p) * pstride) + XFRT_VW);        \
+    } else if ((p) < P) {                                                                          \
+        XV_LOAD2_Q8(xfrt_w##p##_0, xfrt_w##p##_1, q + (p) * pstride);                              \
+    }
 /* pfs bytes a step of the next panel (or a slice of it) on their way into
  * cache: one 64-byte line a step, two when a step is longer */
 #define XFRT_UK_PF(k)                                                                              \
@@ -313,18 +321,20 @@ XFRT_GEMM_INLINE void xfrt_ukr(const int fmt, const int R, const int P, const fl
         XFRT_UK_MERGE_HALF(r, p, 0)                                                                \
         XFRT_UK_MERGE_HALF(r, p, 1)                                                                \
     }
-    if (fmt == XFRT_WF_Q8) {
+    if (fmt == XFRT_WF_Q8 || fmt == XFRT_UK_Q8F) {
         /* per block: the integer weights' sums T = sum_t q_t x_t from 0, then
-         * c = s * T + c, the block's per-row scale applied once */
+         * c = s * T + c, the block's per-row scale applied once (XFRT_UK_Q8F:
+         * the same blocks with each q already a float) */
+        const size_t qw = fmt == XFRT_UK_Q8F ? sizeof(float) : 1;
         for (int k = 0; k < kc;) {
             int kk = k0 + k, blk = kk / XFRT_Q8_BLOCK, at = kk % XFRT_Q8_BLOCK;
             int len = XFRT_Q8_BLOCK - at < kc - k ? XFRT_Q8_BLOCK - at : kc - k;
-            const unsigned char *bb = b + (size_t)blk * XFRT_Q8_BLOCK_BYTES(XFRT_NR);
-            const unsigned char *q = bb + 4 * XFRT_NR + (size_t)at * XFRT_NR;
+            const unsigned char *bb = b + (size_t)blk * (4 + XFRT_Q8_BLOCK * qw) * XFRT_NR;
+            const unsigned char *q = bb + 4 * XFRT_NR + (size_t)at * XFRT_NR * qw;
             const float *ak = a + k;
             int first = !load && k == 0;
             XFRT_EACH_RP(XFRT_UK_ZERO)
-            for (int t = 0; t < len; t++, q += XFRT_NR, ak++) {
+            for (int t = 0; t < len; t++, q += XFRT_NR * qw, ak++) {
                 XFRT_UK_PF(k + t)
                 XFRT_EACH_P(XFRT_UK_W_Q8)
                 XFRT_EACH_RP(XFRT_UK_FMA)
@@ -373,7 +383,8 @@ XFRT_GEMM_INLINE void xfrt_ukr(const int fmt, const int R, const int P, const fl
  * every caller: that multiplied the generated code's compile time):
  *   xfrt_uk_gemm           fp32, XFRT_MR rows x 1 panel (bf16 panels are
  *                          widened into fp32 first, once per k-block);
- *   xfrt_uk_gemm_q8        q8, XFRT_MR rows x 1 panel, read as stored;
+ *   xfrt_uk_gemm_q8        q8, XFRT_MR rows x 1 panel, from its k-block's
+ *                          blocks with the q's widened to floats once;
  *   xfrt_uk_FMT_rR_g / _1  FMT = f32, bf16, q8; R = 1 or 4 rows (n = 2, 3 run
  *                          as 4 with zero rows) x XFRT_SKINNY_PANELS(R) / 1
  *                          panels: the streaming kernel of small n. */
@@ -393,7 +404,7 @@ typedef void (*XfrtUkFn)(const float *a, const unsigned char *b, size_t pstride,
         xfrt_ukr(fmt, R, P, a, b, pstride, pf, pfs, k0, kc, c, XFRT_NC, load);                     \
     }
 XFRT_UK_INST(xfrt_uk_gemm, XFRT_WF_F32, XFRT_MR, 1)
-XFRT_UK_INST(xfrt_uk_gemm_q8, XFRT_WF_Q8, XFRT_MR, 1)
+XFRT_UK_INST(xfrt_uk_gemm_q8, XFRT_UK_Q8F, XFRT_MR, 1)
 #define XFRT_UK_FMT(tag, fmt)                                                                      \
     XFRT_UK_INST(xfrt_uk_##tag##_r1_g, fmt, 1, XFRT_SKINNY_PANELS(1))                             \
     XFRT_UK_INST(xfrt_uk_##tag##_r1_1, fmt, 1, 1)                                                  \
@@ -424,6 +435,23 @@ static inline const unsigned char *xfrt_mat_at_k(const XfrtMat *m, int p, int k)
     if (m->fmt == XFRT_WF_Q8)
         return xfrt_mat_panel(m, p) + (size_t)(k / XFRT_Q8_BLOCK) * XFRT_Q8_BLOCK_BYTES(m->nr);
     return xfrt_mat_panel(m, p) + (size_t)k * xfrt_mat_kstep(m);
+}
+
+/* Panel p's q8 blocks at k = k0 .. k0+kc-1 (k0 a multiple of XFRT_Q8_BLOCK)
+ * with each q widened to a float (exactly), the scales as they are: what
+ * XFRT_UK_Q8F reads, converted once per k-block for every row tile. */
+static inline void xfrt_mat_widen_q8(const XfrtMat *m, int p, int k0, int kc, float *dst)
+{
+    size_t nr = (size_t)m->nr;
+    const unsigned char *bb = xfrt_mat_at_k(m, p, k0);
+    for (int k = 0; k < kc; k += XFRT_Q8_BLOCK, bb += XFRT_Q8_BLOCK_BYTES(nr)) {
+        memcpy(dst, bb, nr * sizeof *dst);
+        const int8_t *q = (const int8_t *)(const void *)(bb + 4 * nr);
+        float *d = dst + nr;
+        for (size_t i = 0; i < XFRT_Q8_BLOCK * nr; i++)
+            d[i] = (float)q[i];
+        dst += (1 + XFRT_Q8_BLOCK) * nr;
+    }
 }
 
 /* The weights w' of a bf16 panel p at k = k0 .. k0+kc-1 as fp32,
