@@ -21,7 +21,7 @@ num=tests/numeric
 mutations=(
 "bf16-truncate|runtime/xfrt_wfmt.h|s/u += 0x7fffu + ((u >> 16) \& 1u);/(void)0;/|$num/run_numeric.py examples/gpt2.xf --weight-format bf16 --cc clang --threads 1 --no-bisect --no-bad-inputs;$num/crafted.py --only wfmt_ties --weight-format bf16 --cc clang"
 "bf16-half-away|runtime/xfrt_wfmt.h|s/u += 0x7fffu + ((u >> 16) \& 1u);/u += 0x8000u;/|$num/crafted.py --only wfmt_ties --weight-format bf16 --cc clang"
-"q8-block-across-rows|runtime/safetensors.c|s/size_t cols = rank > 0 ? (size_t)dims\[rank - 1\] : 1;/size_t cols = count;/|$num/crafted.py --only wfmt_ties --weight-format q8 --cc clang;$num/random_configs.py --weight-format q8 --only 4"
+"q8-block-across-rows|runtime/kernels_gemm.c|0,/int len = cols - k < XFRT_Q8_BLOCK ? cols - k : XFRT_Q8_BLOCK;/s//int len = XFRT_Q8_BLOCK;/|$num/crafted.py --only wfmt_ties --weight-format q8 --cc clang;$num/random_configs.py --weight-format q8 --only 4"
 "q8-scale-max-128|runtime/xfrt_wfmt.h|s/float s = amax \/ 127.0f;/float s = amax \/ 128.0f;/|$num/run_numeric.py examples/gpt2.xf --weight-format q8 --cc clang --threads 1 --no-bisect --no-bad-inputs"
 "q8-round-half-even|runtime/xfrt_wfmt.h|s/roundf(w\[i\] \/ s)/nearbyintf(w[i] \/ s)/|$num/crafted.py --only wfmt_ties --weight-format q8 --cc clang"
 "quantized-router|ir/weights.c|s/\".moe.w2\",  \".moe.w3\",/\".moe.w2\",  \".moe.w3\", \".moe.router\", \".mod.router\",/|$num/run_numeric.py examples/switch_moe.xf --weight-format q8 --cc clang --threads 1 --no-bisect --no-bad-inputs;$num/run_numeric.py examples/mod.xf --weight-format bf16 --cc clang --threads 1 --no-bisect --no-bad-inputs;$num/crafted.py --only wfmt_ties --weight-format bf16 --cc clang;$num/crafted.py --only wfmt_ties --weight-format q8 --cc clang"
