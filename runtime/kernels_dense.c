@@ -201,8 +201,10 @@ XFRT_API void xfrt_glu(float *y, const float *a, const float *b, size_t count, i
  * normalized element has the bits xfrt_rmsnorm gives it), and multiplies it
  * into the item's C buffer with the micro-kernel of xfrt_gemm.h:
  *   n > XFRT_SKINNY: for each panel (a bf16 panel widened once per k-block
- *     into an fp32 block reused by every row tile; a q8 panel read as
- *     stored), for each tile of XFRT_MR rows: XFRT_MR x XFRT_NR outputs;
+ *     into an fp32 block reused by every row tile; a q8 panel's q's widened
+ *     to floats the same way, its scales kept), for each tile of XFRT_MR
+ *     rows: XFRT_MR x XFRT_NR outputs, the first tiles prefetching the next
+ *     panel;
  *   n <= XFRT_SKINNY (decode, MoD's routed rows, small expert groups): all n
  *     rows times XFRT_SKINNY_PANELS panels at a time, read in their stored format:
  *     a stream through the panels, parallel over column blocks.
