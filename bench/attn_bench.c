@@ -231,5 +231,6 @@ int main(int argc, char **argv)
            rate[K_PREFILL] / rate[K_GEMM], rate[K_PREFILL] / rate[K_ROOF], rate[K_GEMM] / rate[K_ROOF]);
     if (b.roof_sink == 12345.0f)     /* keeps the roof loop's result alive */
         printf(" \n");
+    free(ws);
     return 0;
 }

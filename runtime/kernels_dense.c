@@ -347,24 +347,24 @@ static void xfrt_item_product(const XfrtMat *W, const float *a, int n, int rows,
         return;
     }
     int tiles = (rows + XFRT_MR - 1) / XFRT_MR;
+    XfrtUkFn uk = W->fmt == XFRT_WF_Q8 ? xfrt_uk_gemm_q8 : xfrt_uk_gemm;
+    /* the first tiles (up to XFRT_PF_TILES) bring the next panel's k-block
+     * into cache, a slice each: 1.14 -> 1.07 s for the large bench model
+     * against one tile fetching it all */
+    int spread = tiles < XFRT_PF_TILES ? tiles : XFRT_PF_TILES;
+    size_t pfs = xfrt_mat_kstep(W) / (size_t)spread, share = pfs * (size_t)kc;
     for (int p = 0; p < np; p++) {
         const unsigned char *b = xfrt_mat_panel(W, p0 + p);
-        XfrtUkFn uk = W->fmt == XFRT_WF_Q8 ? xfrt_uk_gemm_q8 : xfrt_uk_gemm;
         int k0 = kb;
-        if (W->fmt == XFRT_WF_BF16 || W->fmt == XFRT_WF_Q8) {
-            if (W->fmt == XFRT_WF_BF16)
-                xfrt_mat_widen_bf16(W, p0 + p, kb, kc, bbuf);
-            else
-                xfrt_mat_widen_q8(W, p0 + p, kb, kc, bbuf);
+        if (W->fmt == XFRT_WF_BF16)
+            xfrt_mat_widen_bf16(W, p0 + p, kb, kc, bbuf);
+        else if (W->fmt == XFRT_WF_Q8)
+            xfrt_mat_widen_q8(W, p0 + p, kb, kc, bbuf);
+        if (W->fmt != XFRT_WF_F32) {
             b = (const unsigned char *)bbuf;
             k0 = 0;
         }
-        /* the first tiles (up to XFRT_PF_TILES) bring the next panel's
-         * k-block into cache, a slice each: 1.14 -> 1.07 s for the large
-         * bench model against one tile fetching it all */
         const unsigned char *pf = p + 1 < np ? xfrt_mat_at_k(W, p0 + p + 1, kb) : NULL;
-        int spread = tiles < XFRT_PF_TILES ? tiles : XFRT_PF_TILES;
-        size_t pfs = xfrt_mat_kstep(W) / (size_t)spread, share = pfs * (size_t)kc;
         for (int t = 0; t < tiles; t++)
             uk(a + (size_t)t * XFRT_MR * XFRT_KC, b, 0, pf && t < spread ? pf + t * share : NULL, pfs,
                k0, kc, c + (size_t)t * XFRT_MR * XFRT_NC + p * XFRT_NR, load);
@@ -429,7 +429,7 @@ XFRT_API void xfrt_linear_fused_rows(const float *x, const int32_t *rowidx, int 
     long xfrt_lo, xfrt_hi;
     xfrt_split((long)(items), work, &xfrt_lo, &xfrt_hi);
     /* A: a row block's k-block in tiles; C: the item's outputs (a second for
-     * GLU's W2); B: one bf16 panel's k-block widened to fp32.  A and C of a
+     * GLU's W2); B: one bf16 or q8 panel's k-block widened to fp32.  A and C of a
      * row block of XFRT_MC rows are the thread's slice of the model's
      * workspace (XfrtMat.ws); without one a thread runs its row blocks
      * XFRT_MC_STACK rows at a time in the stack's buffers: the same bits. */

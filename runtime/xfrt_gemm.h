@@ -459,7 +459,7 @@ static inline void xfrt_mat_widen_q8(const XfrtMat *m, int p, int k0, int kc, fl
  * across rows. */
 static inline void xfrt_mat_widen_bf16(const XfrtMat *m, int p, int k0, int kc, float *dst)
 {
-    const uint16_t *h = (const uint16_t *)(const void *)xfrt_mat_panel(m, p) + (size_t)k0 * m->nr;
+    const uint16_t *h = (const uint16_t *)(const void *)xfrt_mat_at_k(m, p, k0);
     for (size_t i = 0; i < (size_t)kc * m->nr; i++)
         dst[i] = xfrt_bf16_widen(h[i]);
 }

@@ -129,8 +129,9 @@ static void test_linear(RtRng *rng, int fmt)
                     CHECK(!memcmp(y, y2, (size_t)n * out * 4), "%s linear n=%d in=%d out=%d: %d threads differ",
                           fmt_name(fmt), n, in, out, t);
                 }
-                /* with the workspace open attaches (row blocks of XFRT_MC, a
-                 * thread past its slices on the stack's): the same bits */
+                /* with the workspace open attaches (row blocks of XFRT_MC; on a
+                 * machine of fewer than 3 cores the third thread has no slice
+                 * and uses the stack's): the same bits */
                 XfrtMat Ww = W;
                 float *ws = NULL;
                 CHECK(xfrt_gemm_ws_attach(&Ww, 1, &ws) == 0 && Ww.ws == ws, "workspace");
